@@ -1,0 +1,1 @@
+"""Command-line entry points (ESPnet style: ``get_parser()`` + ``main(cmd=None)``)."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Combine data directories with disjoint utterance ids (Kaldi's ``combine_data.sh``).
+
+Usage:
+    python -m espnet_lp.bin.combine_data_dirs data/dev data/dev_clean data/dev_other
+"""
+
+import argparse
+from typing import Optional, Sequence
+
+from espnet_lp.data.datadir import DataDir
+from espnet_lp.utils.cli import parse, run_cli
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser.add_argument("dst", help="Output data directory (written atomically)")
+    parser.add_argument("src", nargs="+", help="Input data directories")
+    return parser
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    """Combine and write."""
+    args = parse(get_parser(), cmd)
+    run_cli(lambda: DataDir.combine([DataDir.read(s) for s in args.src]).write(args.dst))
+
+
+if __name__ == "__main__":
+    main()

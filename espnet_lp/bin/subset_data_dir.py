@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Copy a seeded subset of a data directory (by speakers, utterances or hours, or an id list).
+
+Usage:
+    python -m espnet_lp.bin.subset_data_dir --utterances 500 --seed 0 data/train data/train_500
+    python -m espnet_lp.bin.subset_data_dir --hours 10 data/train_clean_100 data/train_10h
+    python -m espnet_lp.bin.subset_data_dir --speakers 20 --utterances 400 data/train data/sub
+    python -m espnet_lp.bin.subset_data_dir --utt_list ids.txt data/train data/selected
+"""
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+from espnet_lp.data.datadir import DataDir
+from espnet_lp.data.errors import DataPrepError
+from espnet_lp.data.subset import select_subset
+from espnet_lp.utils.cli import parse, run_cli
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser.add_argument("--utterances", type=int, default=None)
+    parser.add_argument("--hours", type=float, default=None)
+    parser.add_argument("--speakers", type=int, default=None)
+    parser.add_argument("--utt_list", type=Path, default=None,
+                        help="File with one utterance id per line (first column)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("src")
+    parser.add_argument("dst")
+    return parser
+
+
+def _read_ids(path: Path):
+    ids = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                raise DataPrepError(f"{path}:{lineno}: empty line")
+            ids.append(line.split()[0])
+    return ids
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    """Write the subset to ``dst`` atomically."""
+    args = parse(get_parser(), cmd)
+
+    def body() -> None:
+        data = DataDir.read(args.src)
+        if args.utt_list is not None:
+            if any(v is not None for v in (args.utterances, args.hours, args.speakers)):
+                raise DataPrepError("--utt_list cannot be combined with other criteria")
+            ids = _read_ids(args.utt_list)
+        else:
+            ids = select_subset(data, utterances=args.utterances, hours=args.hours,
+                                speakers=args.speakers, seed=args.seed)
+        data.subset(ids).write(args.dst)
+
+    run_cli(body)
+
+
+if __name__ == "__main__":
+    main()

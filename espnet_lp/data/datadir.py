@@ -1,0 +1,150 @@
+"""A Kaldi/ESPnet data directory held in memory.
+
+Files: ``wav.scp``, ``text`` (optional: an untranscribed pool has none), ``utt2spk``,
+``spk2utt`` (derived, never stored separately in memory) and ``utt2dur``.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from espnet_lp.data.errors import DataPrepError
+from espnet_lp.data.kaldi_io import format_kaldi_map, read_kaldi_map
+from espnet_lp.utils.fileio import Pathlike, atomic_directory
+
+FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur")
+
+
+@dataclass
+class DataDir:
+    """Utterance-indexed tables of one data directory.
+
+    Args:
+        wav_scp: utt -> audio path (or Kaldi pipe).
+        utt2spk: utt -> speaker.
+        text: utt -> transcript; ``None`` for an untranscribed set.
+        utt2dur: utt -> duration in seconds; ``None`` if unknown.
+    """
+
+    wav_scp: Dict[str, str]
+    utt2spk: Dict[str, str]
+    text: Optional[Dict[str, str]] = None
+    utt2dur: Optional[Dict[str, float]] = field(default=None)
+
+    @property
+    def utt_ids(self) -> List[str]:
+        """Utterance ids in C-locale order."""
+        return sorted(self.wav_scp)
+
+    def __len__(self) -> int:
+        return len(self.wav_scp)
+
+    def spk2utt(self) -> Dict[str, List[str]]:
+        """Speaker -> sorted utterance ids."""
+        out: Dict[str, List[str]] = {}
+        for utt in self.utt_ids:
+            out.setdefault(self.utt2spk[utt], []).append(utt)
+        return dict(sorted(out.items()))
+
+    def total_hours(self) -> float:
+        """Total duration in hours (requires ``utt2dur``)."""
+        if self.utt2dur is None:
+            raise DataPrepError("total_hours needs utt2dur")
+        return sum(self.utt2dur.values()) / 3600.0
+
+    def subset(self, utt_ids: Iterable[str]) -> "DataDir":
+        """A new DataDir restricted to ``utt_ids`` (unknown ids are an error)."""
+        ids = sorted(set(utt_ids))
+        unknown = [u for u in ids if u not in self.wav_scp]
+        if unknown:
+            raise DataPrepError(f"{len(unknown)} unknown utterance ids, e.g. {unknown[:3]}")
+
+        def pick(table):
+            return None if table is None else {u: table[u] for u in ids}
+
+        return DataDir(
+            wav_scp=pick(self.wav_scp),
+            utt2spk=pick(self.utt2spk),
+            text=pick(self.text),
+            utt2dur=pick(self.utt2dur),
+        )
+
+    @classmethod
+    def combine(cls, parts: List["DataDir"]) -> "DataDir":
+        """Concatenate data directories with disjoint utterance ids (like Kaldi's
+        ``combine_data.sh``); a table is kept only if every part has it."""
+        out = cls(wav_scp={}, utt2spk={}, text={}, utt2dur={})
+        for part in parts:
+            dup = set(part.wav_scp) & set(out.wav_scp)
+            if dup:
+                raise DataPrepError(f"combine: {len(dup)} utterance ids occur twice, "
+                                    f"e.g. {sorted(dup)[0]}")
+            for name in ("wav_scp", "utt2spk", "text", "utt2dur"):
+                table, mine = getattr(part, name), getattr(out, name)
+                if table is None or mine is None:
+                    setattr(out, name, None)
+                else:
+                    mine.update(table)
+        return out
+
+    @classmethod
+    def read(cls, path: Pathlike) -> "DataDir":
+        """Read ``wav.scp``, ``utt2spk`` and, when present, ``text`` and ``utt2dur``.
+
+        Raises:
+            DataPrepError: Missing required file or malformed content (naming file and line).
+        """
+        path = Path(path)
+        for name in ("wav.scp", "utt2spk"):
+            if not (path / name).is_file():
+                raise DataPrepError(f"{path / name}: missing (not a data directory?)")
+        text = read_kaldi_map(path / "text") if (path / "text").is_file() else None
+        utt2dur = None
+        if (path / "utt2dur").is_file():
+            utt2dur = {}
+            for utt, value in read_kaldi_map(path / "utt2dur").items():
+                try:
+                    utt2dur[utt] = float(value)
+                except ValueError:
+                    raise DataPrepError(
+                        f"{path / 'utt2dur'}: utterance {utt}: bad duration {value!r}"
+                    ) from None
+        return cls(
+            wav_scp=read_kaldi_map(path / "wav.scp"),
+            utt2spk=read_kaldi_map(path / "utt2spk"),
+            text=text,
+            utt2dur=utt2dur,
+        )
+
+    def write(self, path: Pathlike, validate: bool = True) -> None:
+        """Write all files atomically: the directory appears complete or not at all.
+
+        Args:
+            path: Output directory; an existing one is replaced once the new one is complete.
+            validate: Run the data-dir validator on the new files before they replace
+                anything (audio paths are not re-checked here).
+
+        Raises:
+            DataPrepError: The tables do not form a valid data directory (e.g. a speaker id
+                that breaks Kaldi's sort-order rule); ``path`` is left as it was.
+        """
+        from espnet_lp.data.validate import validate_data_dir
+
+        with atomic_directory(path) as tmp:
+            self._write_files(tmp)
+            if validate:
+                validate_data_dir(tmp, require_text=self.text is not None,
+                                  check_audio_exists=False)
+
+    def _write_files(self, out: Path) -> None:
+        def dump(name: str, items) -> None:
+            with open(out / name, "w", encoding="utf-8", newline="\n") as f:
+                f.write(format_kaldi_map(items))
+
+        dump("wav.scp", self.wav_scp.items())
+        dump("utt2spk", self.utt2spk.items())
+        dump("spk2utt", ((s, " ".join(u)) for s, u in self.spk2utt().items()))
+        if self.text is not None:
+            dump("text", self.text.items())
+        if self.utt2dur is not None:
+            dump("utt2dur", ((u, f"{d:.3f}") for u, d in self.utt2dur.items()))

@@ -1,0 +1,136 @@
+"""Turn a corpus listing into a checked data directory (shared by all corpus readers).
+
+Corpus readers (:mod:`espnet_lp.data.librispeech`, :mod:`espnet_lp.data.aishell`) only list
+what is on disk; this module decides what to do about problems and writes the result.
+"""
+
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from espnet_lp.data.audio import inspect_audio
+from espnet_lp.data.datadir import DataDir
+from espnet_lp.data.errors import DataPrepError, Problem, format_problems
+
+logger = logging.getLogger(__name__)
+
+ON_ERROR_CHOICES = ("fail", "skip")
+
+# Problems of one utterance that the user may choose to skip. Anything else (duplicate ids,
+# unreadable transcript files) is fatal because the corpus is ambiguous.
+BAD_KINDS = ("bad_audio", "bad_text")
+UNMATCHED_KINDS = ("transcript_without_audio", "audio_without_transcript")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance found on disk."""
+
+    utt_id: str
+    speaker: str
+    audio: Path
+    text: str
+
+
+@dataclass
+class CorpusListing:
+    """What a corpus reader found: usable-looking utterances and per-utterance problems."""
+
+    utterances: List[Utterance] = field(default_factory=list)
+    problems: List[Problem] = field(default_factory=list)
+
+
+def _check_policy(name: str, value: str) -> None:
+    if value not in ON_ERROR_CHOICES:
+        raise ValueError(f"{name} must be one of {ON_ERROR_CHOICES}, got {value!r}")
+
+
+def build_data_dir(
+    listing: CorpusListing,
+    sample_rate: int = 16000,
+    on_bad: str = "fail",
+    on_unmatched: str = "fail",
+    full_decode: bool = True,
+    num_jobs: int = 1,
+    name: str = "corpus",
+) -> DataDir:
+    """Check every utterance's audio and build the data directory in memory.
+
+    Args:
+        listing: Output of a corpus reader.
+        sample_rate: Required sampling rate.
+        on_bad: ``fail`` or ``skip`` utterances with bad audio or bad transcripts.
+        on_unmatched: ``fail`` or ``skip`` transcripts without audio and audio without
+            transcripts (counts are always reported).
+        full_decode: Decode each file completely (see :func:`inspect_audio`).
+        num_jobs: Worker processes for the audio checks.
+        name: Used in messages.
+
+    Returns:
+        The data directory (nothing is written).
+
+    Raises:
+        DataPrepError: Fatal problems, or skippable ones under the ``fail`` policy. The message
+            gives counts per kind and the first offending files/lines/utterance ids.
+    """
+    _check_policy("on_bad", on_bad)
+    _check_policy("on_unmatched", on_unmatched)
+    problems = list(listing.problems)
+    utts, first = [], {}
+    for u in listing.utterances:
+        if u.utt_id in first:
+            problems.append(Problem("duplicate_id", str(u.audio),
+                                    f"utterance id also used by {first[u.utt_id]}", u.utt_id))
+        else:
+            first[u.utt_id] = u.audio
+            utts.append(u)
+    paths = [str(u.audio) for u in utts]
+    if num_jobs > 1 and len(paths) > 1:
+        with ProcessPoolExecutor(num_jobs) as ex:
+            results = list(
+                ex.map(_inspect, paths, [sample_rate] * len(paths), [full_decode] * len(paths),
+                       chunksize=max(1, len(paths) // (num_jobs * 8)))
+            )
+    else:
+        results = [inspect_audio(p, sample_rate, full_decode) for p in paths]
+
+    kept: List[Utterance] = []
+    durations: Dict[str, float] = {}
+    for utt, (info, reason) in zip(utts, results):
+        if reason is not None:
+            problems.append(Problem("bad_audio", str(utt.audio), reason, utt_id=utt.utt_id))
+            continue
+        kept.append(utt)
+        durations[utt.utt_id] = info.duration
+
+    _raise_or_log(problems, on_bad, on_unmatched, name)
+    if not kept:
+        raise DataPrepError(f"{name}: no usable utterances")
+    return DataDir(
+        wav_scp={u.utt_id: str(u.audio.resolve()) for u in kept},
+        utt2spk={u.utt_id: u.speaker for u in kept},
+        text={u.utt_id: u.text for u in kept},
+        utt2dur=durations,
+    )
+
+
+def _inspect(path: str, sample_rate: int, full_decode: bool):
+    return inspect_audio(path, sample_rate, full_decode)
+
+
+def _raise_or_log(problems: Sequence[Problem], on_bad: str, on_unmatched: str, name: str) -> None:
+    fatal = [
+        p for p in problems
+        if (p.kind in BAD_KINDS and on_bad == "fail")
+        or (p.kind in UNMATCHED_KINDS and on_unmatched == "fail")
+        or p.kind not in BAD_KINDS + UNMATCHED_KINDS
+    ]
+    if fatal:
+        hint = ""
+        if any(p.kind in BAD_KINDS + UNMATCHED_KINDS for p in fatal):
+            hint = "\n(use --on_bad skip / --on_unmatched skip to leave such utterances out)"
+        raise DataPrepError(f"{name}: {format_problems(list(fatal))}{hint}")
+    if problems:
+        logger.warning("%s: skipped %s", name, format_problems(list(problems)))

@@ -1,0 +1,60 @@
+"""Settings of the synthetic corpus generator (all of them shape the output bytes)."""
+
+from dataclasses import asdict, dataclass
+from typing import Dict, Tuple
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate.
+
+    Args:
+        seed: Seed of every random choice; same config, same bytes.
+        languages: ``en`` (LibriSpeech layout) and/or ``zh`` (AISHELL-1 layout).
+        train_utts: Utterances of the training pool (``train-clean-100`` / AISHELL ``train``).
+        dev_utts: Utterances per dev subset (``dev-clean`` and ``dev-other``; AISHELL ``dev``).
+        test_utts: Utterances per test subset.
+        extra_train_utts: A further labeled set with its own speakers, e.g. to train a KD
+            teacher: LibriSpeech ``train-clean-360``; for AISHELL, extra ``train`` speakers
+            (listed in ``synth_meta/aishell_extra_speakers.txt``).
+        other_fraction: Share of the training pool (and of AISHELL dev/test) in the "other"
+            condition; LibriSpeech ``*-other`` subsets are all "other", ``*-clean`` all clean.
+        utts_per_speaker: Utterances per synthetic speaker (sets the number of speakers).
+        snrs: SNRs in dB of the additive noise of "other" speech.
+        rate_factors: Tempo factors of "other" speech (slower and faster than the speaker).
+        reverb_prob: Probability that an "other" utterance is also reverberated.
+        en_vocab: English sentences use only the most frequent this-many words.
+        zh_chars: Mandarin clauses use only the most frequent this-many characters.
+        sample_rate: Output sampling rate (both real corpora use 16 kHz).
+    """
+
+    seed: int = 0
+    languages: Tuple[str, ...] = ("en", "zh")
+    train_utts: int = 240
+    dev_utts: int = 30
+    test_utts: int = 30
+    extra_train_utts: int = 0
+    other_fraction: float = 0.3
+    utts_per_speaker: int = 20
+    snrs: Tuple[float, ...] = (0.0, 5.0, 10.0, 15.0)
+    rate_factors: Tuple[float, ...] = (0.7, 1.4)
+    reverb_prob: float = 0.5
+    en_vocab: int = 3000
+    zh_chars: int = 300
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        bad = [lang for lang in self.languages if lang not in ("en", "zh")]
+        if bad or not self.languages:
+            raise ValueError(f"languages must be a subset of ('en', 'zh'), got {self.languages}")
+        if not 0.0 <= self.other_fraction <= 1.0:
+            raise ValueError(f"other_fraction must be in [0, 1], got {self.other_fraction}")
+        for name in ("train_utts", "dev_utts", "test_utts", "utts_per_speaker"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.extra_train_utts < 0:
+            raise ValueError(f"extra_train_utts must be >= 0, got {self.extra_train_utts}")
+
+    def to_dict(self) -> Dict:
+        """JSON-ready form (written next to the corpus to detect a changed config)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -1,0 +1,181 @@
+"""The synthetic corpus generator: determinism, layouts, text split, conditions."""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from espnet_lp.bin.make_synth_corpus import main as synth_main
+from espnet_lp.data.errors import DataPrepError
+from espnet_lp.synth.corpus import make_corpus
+from tests.conftest import small_config
+
+
+def tree_digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_whatever_num_jobs(tmp_path, synth_corpus):
+    cfg = small_config()
+    make_corpus(cfg, tmp_path / "a", num_jobs=1)
+    assert tree_digest(tmp_path / "a") == tree_digest(synth_corpus)  # built with 2 jobs
+
+
+def test_other_seed_other_corpus(tmp_path, synth_corpus):
+    make_corpus(small_config(seed=1, languages=("en",)), tmp_path, num_jobs=2)
+    a = tree_digest(tmp_path / "LibriSpeech")
+    b = tree_digest(synth_corpus / "LibriSpeech")
+    assert a != b
+
+
+def test_cli_is_idempotent_and_refuses_a_silent_config_change(tmp_path):
+    args = ["--out", str(tmp_path), "--languages", "zh", "--train_utts", "4", "--dev_utts", "2",
+            "--test_utts", "2", "--num_jobs", "1"]
+    synth_main(args)
+    before = tree_digest(tmp_path)
+    synth_main(args)  # no-op
+    assert tree_digest(tmp_path) == before
+    with pytest.raises(SystemExit):
+        synth_main(args[:-2] + ["--seed", "3", "--num_jobs", "1"])
+    assert tree_digest(tmp_path) == before
+    synth_main(args + ["--seed", "3", "--overwrite"])
+    assert tree_digest(tmp_path) != before
+
+
+LS_SUBSETS = ["dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100"]
+
+
+def test_librispeech_layout(synth_corpus):
+    root = synth_corpus / "LibriSpeech"
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == LS_SUBSETS
+    flacs = sorted(root.glob("*/*/*/*.flac"))
+    assert len(flacs) == 24 + 4 * 6
+    for flac in flacs:
+        subset, spk, chapter = flac.parts[-4:-1]
+        assert re.fullmatch(rf"{spk}-{chapter}-\d{{4}}\.flac", flac.name)
+        info = soundfile.info(str(flac))
+        assert (info.samplerate, info.channels, info.format) == (16000, 1, "FLAC")
+        assert info.frames > 0
+    for trans in root.glob("*/*/*/*.trans.txt"):
+        spk, chapter = trans.parts[-3:-1]
+        assert trans.name == f"{spk}-{chapter}.trans.txt"
+        lines = trans.read_text(encoding="utf-8").splitlines()
+        ids = [line.split(" ", 1)[0] for line in lines]
+        assert ids == sorted(ids)
+        for line in lines:
+            utt, text = line.split(" ", 1)
+            assert re.fullmatch(r"[A-Z']+( [A-Z']+)*", text)
+            assert (trans.parent / f"{utt}.flac").is_file()
+    speakers = _pipe_table(root / "SPEAKERS.TXT")
+    assert {r[2] for r in speakers} == set(LS_SUBSETS)
+    assert {r[1] for r in speakers} <= {"F", "M"}
+    assert {r[0] for r in speakers} == {f.parts[-3] for f in flacs}
+    chapters = _pipe_table(root / "CHAPTERS.TXT")
+    assert {(r[1], r[0]) for r in chapters} == {(f.parts[-3], f.parts[-2]) for f in flacs}
+
+
+def _pipe_table(path: Path):
+    rows = [[c.strip() for c in line.split("|")]
+            for line in path.read_text().splitlines() if not line.startswith(";")]
+    assert rows and all(r[0].isdigit() for r in rows)
+    return rows
+
+
+def test_aishell_layout(synth_corpus):
+    wavs = sorted((synth_corpus / "data_aishell" / "wav").glob("*/*/*.wav"))
+    assert {w.parts[-3] for w in wavs} == {"train", "dev", "test"}
+    for wav in wavs:
+        assert re.fullmatch(r"S\d{4}", wav.parent.name)
+        assert re.fullmatch(rf"BAC009{wav.parent.name}W\d{{4}}\.wav", wav.name)
+        info = soundfile.info(str(wav))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    lines = (synth_corpus / "data_aishell/transcript/aishell_transcript_v0.8.txt").read_text(
+        encoding="utf-8").splitlines()
+    assert len(lines) == len(wavs)
+    for line in lines:
+        utt, words = line.split(" ", 1)
+        assert re.fullmatch(r"[\u4e00-\u9fff]+( [\u4e00-\u9fff]+)*", words)
+    spk_info = (synth_corpus / "resource_aishell/speaker.info").read_text().splitlines()
+    assert {line.split()[0] for line in spk_info} == {w.parent.name[1:] for w in wavs}
+    assert {line.split()[1] for line in spk_info} <= {"F", "M"}
+
+
+def _meta(corpus: Path, name: str):
+    lines = (corpus / "synth_meta" / f"{name}_utterances.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+
+
+def test_conditions_follow_the_requested_mix(synth_corpus):
+    rows = _meta(synth_corpus, "librispeech")
+    by_subset = {}
+    for r in rows:
+        by_subset.setdefault(r["subset"], []).append(r["condition"].split()[0])
+    assert by_subset["train-clean-100"].count("other") == 12  # other_fraction 0.5 of 24
+    assert set(by_subset["dev-clean"]) == {"clean"} and set(by_subset["test-other"]) == {"other"}
+    assert all("dB" in r["condition"] for r in rows if r["condition"].startswith("other"))
+
+
+def test_other_condition_is_noisier(synth_corpus):
+    """Noise fills the pauses: the quietest frames of 'other' audio are much louder."""
+    rows = _meta(synth_corpus, "librispeech")
+
+    def floor_db(utt):
+        spk, chapter, _ = utt.split("-")
+        subset = next(r["subset"] for r in rows if r["utt_id"] == utt)
+        x, _ = soundfile.read(synth_corpus / "LibriSpeech" / subset / spk / chapter
+                              / f"{utt}.flac")
+        frames = x[: len(x) // 400 * 400].reshape(-1, 400)
+        return 10 * np.log10(np.percentile((frames ** 2).mean(1), 5) + 1e-10)
+
+    clean = np.median([floor_db(r["utt_id"]) for r in rows if r["subset"] == "dev-clean"])
+    other = np.median([floor_db(r["utt_id"]) for r in rows if r["subset"] == "dev-other"])
+    assert other > clean + 20
+
+
+@pytest.mark.parametrize("name,pools", [
+    ("librispeech", {"train": ["train-clean-100"], "dev": ["dev-clean", "dev-other"],
+                     "test": ["test-clean", "test-other"]}),
+    ("aishell", {"train": ["train"], "dev": ["dev"], "test": ["test"]}),
+])
+def test_no_sentence_shared_between_train_dev_test(synth_corpus, name, pools):
+    texts = _texts(synth_corpus, name)
+    sets = {pool: {t for s in subsets for t in texts[s]} for pool, subsets in pools.items()}
+    assert not sets["train"] & sets["dev"]
+    assert not sets["train"] & sets["test"]
+    assert not sets["dev"] & sets["test"]
+
+
+def _texts(corpus: Path, name: str):
+    out = {}
+    if name == "librispeech":
+        for trans in (corpus / "LibriSpeech").glob("*/*/*/*.trans.txt"):
+            for line in trans.read_text().splitlines():
+                out.setdefault(trans.parts[-4], []).append(line.split(" ", 1)[1])
+    else:
+        split = {w.stem: w.parts[-3] for w in (corpus / "data_aishell/wav").glob("*/*/*.wav")}
+        path = corpus / "data_aishell/transcript/aishell_transcript_v0.8.txt"
+        for line in path.read_text(encoding="utf-8").splitlines():
+            utt, words = line.split(" ", 1)
+            out.setdefault(split[utt], []).append(words)
+    return out
+
+
+def test_mandarin_inventory_is_limited(tmp_path):
+    make_corpus(small_config(languages=("zh",), zh_chars=50), tmp_path, num_jobs=2)
+    chars = {c for texts in _texts(tmp_path, "aishell").values() for t in texts
+             for c in t.replace(" ", "")}
+    assert len(chars) <= 50
+    record = json.loads((tmp_path / "synth_meta" / "aishell.json").read_text())
+    assert record["config"]["zh_chars"] == 50
+
+
+def test_too_many_eval_utterances_is_a_clear_error(tmp_path):
+    with pytest.raises(DataPrepError, match="distinct sentences"):
+        make_corpus(small_config(languages=("zh",), zh_chars=20, dev_utts=5000),
+                    tmp_path, num_jobs=1)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Set up everything espnet-lp needs: a Python virtual environment with the pinned dependency set,
+# the package itself (editable), test tools, and the Debian packages of the synthetic-data path.
+#
+# Usage:
+#   tools/install.sh                     # venv in ./.venv
+#   tools/install.sh --venv /opt/lp-env  # elsewhere (or VENV=/opt/lp-env tools/install.sh)
+#   tools/install.sh --no_system         # never call apt-get; only report what is missing
+#
+# Idempotent: a second run with nothing to do finishes in a few seconds (a stamp file records what
+# was installed; it is rewritten only after a successful install).
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
+}
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${VENV:-${repo_root}/.venv}
+python=${PYTHON:-python3}
+no_system=false
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --venv) venv=$2; shift 2 ;;
+        --python) python=$2; shift 2 ;;
+        --no_system) no_system=true; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+# The working dependency set (torch 2.13 conflicts with espnet's setuptools pin and torchaudio;
+# espnet needs einops without declaring it).
+python_deps=(
+    "torch==2.11.0" "torchaudio==2.11.0" "espnet==202511" "espnet_model_zoo"
+    "jiwer" "pyyaml" "einops" "sentencepiece" "soundfile" "scipy" "snownlp" "wheel"
+)
+test_deps=("pytest" "pytest-timeout")
+apt_pkgs=(espeak-ng flac fortunes fortunes-min)
+
+# ---- Debian packages of the data path -------------------------------------------------------
+missing=()
+for pkg in "${apt_pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("${pkg}")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if ! ${no_system} && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        log "Installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        log "Missing Debian packages: ${missing[*]}"
+        log "Install them with: sudo apt-get install ${missing[*]}"
+        log "(espeak-ng and fortunes are needed only to generate the synthetic demo corpus)"
+    fi
+fi
+
+# ---- Python virtual environment --------------------------------------------------------------
+if [ ! -x "${venv}/bin/python" ]; then
+    log "Creating virtual environment ${venv}"
+    "${python}" -m venv "${venv}"
+fi
+stamp="${venv}/.espnet_lp_install_stamp"
+want=$(printf '%s\n' "${python_deps[@]}" "${test_deps[@]}" | cat - "${repo_root}/setup.cfg" | sha1sum | cut -d' ' -f1)
+if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ] \
+        && "${venv}/bin/python" -c "import espnet_lp" 2>/dev/null; then
+    log "Python environment ${venv} is up to date"
+else
+    log "Installing Python dependencies into ${venv} (first time: ~2 minutes, ~5 GB)"
+    # pip >= 25 rejects a transitive dependency of espnet (ci_sdr declares a git URL extra).
+    "${venv}/bin/pip" install -q "pip>=23,<25" 2>&1 | grep -v "is ignored" || true
+    "${venv}/bin/pip" install -q "${python_deps[@]}" "${test_deps[@]}"
+    "${venv}/bin/pip" install -q --no-deps --no-build-isolation -e "${repo_root}"
+    echo "${want}" > "${stamp}"
+fi
+log "Done. Activate with: source ${venv}/bin/activate"
