@@ -16,6 +16,10 @@ log() {
     echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
 }
 
+# pip warns once per package about find-links locations that some machines configure but do
+# not have; keep real errors, drop that noise.
+quiet_pip() { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VENV:-${repo_root}/.venv}
 python=${PYTHON:-python3}
@@ -37,7 +41,7 @@ python_deps=(
     "torch==2.11.0" "torchaudio==2.11.0" "espnet==202511" "espnet_model_zoo"
     "jiwer" "pyyaml" "einops" "sentencepiece" "soundfile" "scipy" "snownlp" "wheel"
 )
-test_deps=("pytest" "pytest-timeout")
+test_deps=("pytest" "pytest-timeout" "flake8")
 apt_pkgs=(espeak-ng flac fortunes fortunes-min)
 
 # ---- Debian packages of the data path -------------------------------------------------------
@@ -73,9 +77,9 @@ if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ] \
 else
     log "Installing Python dependencies into ${venv} (first time: ~2 minutes, ~5 GB)"
     # pip >= 25 rejects a transitive dependency of espnet (ci_sdr declares a git URL extra).
-    "${venv}/bin/pip" install -q "pip>=23,<25" 2>&1 | grep -v "is ignored" || true
-    "${venv}/bin/pip" install -q "${python_deps[@]}" "${test_deps[@]}"
-    "${venv}/bin/pip" install -q --no-deps --no-build-isolation -e "${repo_root}"
+    "${venv}/bin/pip" install -q "pip>=23,<25" 2>&1 | quiet_pip
+    "${venv}/bin/pip" install -q "${python_deps[@]}" "${test_deps[@]}" 2>&1 | quiet_pip
+    "${venv}/bin/pip" install -q --no-deps --no-build-isolation -e "${repo_root}" 2>&1 | quiet_pip
     echo "${want}" > "${stamp}"
 fi
 log "Done. Activate with: source ${venv}/bin/activate"

@@ -15,11 +15,11 @@ import logging
 import re
 import unicodedata
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List
 
 from espnet_lp.data.download import download_file, extract_tar
 from espnet_lp.data.errors import DataPrepError, Problem
-from espnet_lp.data.prepare import CorpusListing, Utterance
+from espnet_lp.data.prepare import CorpusListing, Utterance, read_transcripts
 from espnet_lp.utils.fileio import Pathlike
 
 logger = logging.getLogger(__name__)
@@ -52,33 +52,6 @@ def normalize_text(words: str) -> str:
     """Character-token text: NFKC (full-width -> ASCII), Latin upper-cased, no spaces."""
     text = unicodedata.normalize("NFKC", words).upper()
     return "".join(text.split())
-
-
-def _read_transcripts(path: Path, listing: CorpusListing) -> Dict[str, Tuple[str, str]]:
-    out: Dict[str, Tuple[str, str]] = {}
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                listing.problems.append(Problem("bad_text", where, "not valid UTF-8"))
-                continue
-            if not line:
-                listing.problems.append(Problem("bad_text", where, "empty line"))
-                continue
-            utt, _, words = line.partition(" ")
-            text = normalize_text(words)
-            if utt in out:
-                listing.problems.append(Problem("duplicate_id", where,
-                                                f"duplicate utterance id (first: {out[utt][1]})",
-                                                utt_id=utt))
-            elif not text:
-                listing.problems.append(Problem("bad_text", where, "empty transcript",
-                                                utt_id=utt))
-            else:
-                out[utt] = (text, where)
-    return out
 
 
 def _list_audio(wav_root: Path, split: str, listing: CorpusListing) -> Dict[str, Path]:
@@ -118,7 +91,7 @@ def list_aishell(corpus_dir: Pathlike, splits: Iterable[str] = SPLITS) -> Dict[s
     if not transcript.is_file():
         raise DataPrepError(f"{transcript}: AISHELL transcript file not found")
     head = CorpusListing()
-    texts = _read_transcripts(transcript, head)
+    texts = read_transcripts(transcript, head, normalize_text)
     wav_root = corpus_dir / "data_aishell" / "wav"
     listings: Dict[str, CorpusListing] = {}
     seen_audio: Dict[str, Path] = {}

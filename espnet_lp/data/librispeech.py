@@ -8,11 +8,11 @@ Speakers in the data directory are ``<spk>-<chapter>`` as in Kaldi's and ESPnet'
 import logging
 import re
 from pathlib import Path
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable
 
 from espnet_lp.data.download import download_file, extract_tar
 from espnet_lp.data.errors import DataPrepError, Problem
-from espnet_lp.data.prepare import CorpusListing, Utterance
+from espnet_lp.data.prepare import CorpusListing, Utterance, read_transcripts
 from espnet_lp.utils.fileio import Pathlike
 
 logger = logging.getLogger(__name__)
@@ -59,31 +59,8 @@ def download_librispeech(
     return target_dir / "LibriSpeech"
 
 
-def _read_transcripts(path: Path, listing: CorpusListing) -> Dict[str, Tuple[str, str]]:
-    """utt -> (text, 'file:line'); bad lines become problems."""
-    out: Dict[str, Tuple[str, str]] = {}
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                listing.problems.append(Problem("bad_text", where, "not valid UTF-8"))
-                continue
-            if not line:
-                listing.problems.append(Problem("bad_text", where, "empty line"))
-                continue
-            utt, _, text = line.partition(" ")
-            text = " ".join(text.split())
-            if utt in out:
-                listing.problems.append(Problem("duplicate_id", where, "duplicate utterance id",
-                                                utt_id=utt))
-            elif not text:
-                listing.problems.append(Problem("bad_text", where, "empty transcript",
-                                                utt_id=utt))
-            else:
-                out[utt] = (text, where)
-    return out
+def _squeeze(words: str) -> str:
+    return " ".join(words.split())
 
 
 def list_librispeech(corpus_dir: Pathlike, subset: str) -> CorpusListing:
@@ -95,7 +72,7 @@ def list_librispeech(corpus_dir: Pathlike, subset: str) -> CorpusListing:
     for chapter_dir in sorted(p for p in root.glob("*/*") if p.is_dir()):
         spk, chapter = chapter_dir.parent.name, chapter_dir.name
         trans = chapter_dir / f"{spk}-{chapter}.trans.txt"
-        texts = _read_transcripts(trans, listing) if trans.is_file() else {}
+        texts = read_transcripts(trans, listing, _squeeze) if trans.is_file() else {}
         audio = {p.stem: p for p in sorted(chapter_dir.glob("*.flac"))}
         for utt in sorted(set(texts) | set(audio)):
             m = UTT_ID.match(utt)

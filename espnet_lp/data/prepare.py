@@ -8,7 +8,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from espnet_lp.data.audio import inspect_audio
 from espnet_lp.data.datadir import DataDir
@@ -40,6 +40,45 @@ class CorpusListing:
 
     utterances: List[Utterance] = field(default_factory=list)
     problems: List[Problem] = field(default_factory=list)
+
+
+def read_transcripts(
+    path: Path, listing: CorpusListing, normalize: Callable[[str], str]
+) -> Dict[str, Tuple[str, str]]:
+    """Read a ``<utt-id> <transcript>`` file; bad lines become problems of ``listing``.
+
+    Args:
+        path: Transcript file (LibriSpeech ``*.trans.txt``, AISHELL's transcript file).
+        listing: Receives problems: non-UTF-8 or empty lines, empty transcripts, duplicates.
+        normalize: Maps the raw transcript to the data-dir text.
+
+    Returns:
+        utt -> (normalised text, ``file:line``).
+    """
+    out: Dict[str, Tuple[str, str]] = {}
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                listing.problems.append(Problem("bad_text", where, "not valid UTF-8"))
+                continue
+            if not line:
+                listing.problems.append(Problem("bad_text", where, "empty line"))
+                continue
+            utt, _, words = line.partition(" ")
+            text = normalize(words)
+            if utt in out:
+                listing.problems.append(Problem(
+                    "duplicate_id", where, f"duplicate utterance id (first: {out[utt][1]})",
+                    utt_id=utt))
+            elif not text:
+                listing.problems.append(Problem("bad_text", where, "empty transcript",
+                                                utt_id=utt))
+            else:
+                out[utt] = (text, where)
+    return out
 
 
 def _check_policy(name: str, value: str) -> None:

@@ -47,7 +47,9 @@ def _no_nltk_download(nltk):
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path, target=None) -> Optional[importlib.machinery.ModuleSpec]:
+    def find_spec(
+        self, fullname: str, path, target=None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
         if fullname not in NOISY_MODULES:
             return None
         for finder in sys.meta_path:
