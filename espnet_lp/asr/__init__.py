@@ -1,0 +1,1 @@
+"""ESPnet components of espnet-lp: loss-prediction decoder, LP losses, KD, LP ASR model."""
