@@ -94,7 +94,7 @@ class LPMLPDecoder(AbsLPDecoder):
     def __init__(
         self,
         encoder_output_size: int,
-        decoder_output_size: Optional[int] = None,
+        decoder_output_size: Optional[int],
         encoder_layers: Sequence[int] = (2, 4, 6),
         hidden: int = 128,
         targets: Sequence[str] = TARGETS,

@@ -57,6 +57,7 @@ def test_bad_config(kw, match):
 
 
 def test_ctc_only_needs_no_decoder():
-    lp = LPMLPDecoder(encoder_output_size=8, targets=["ctc"], encoder_layers=[1])
+    lp = LPMLPDecoder(encoder_output_size=8, decoder_output_size=None, targets=["ctc"],
+                      encoder_layers=[1])
     out = lp([torch.randn(2, 3, 8)], torch.tensor([3, 2]))
     assert set(out) == {"ctc"}

@@ -1,0 +1,295 @@
+"""ESPnetLPASRModel: hybrid CTC/attention ASR trained jointly with a loss-prediction module.
+
+The ASR part is ESPnet's own :class:`ESPnetASRModel` (its ``forward`` runs unchanged, so the
+ASR loss is exactly ESPnet's); this subclass only
+
+- makes the CTC and attention branches keep their per-utterance losses (the LP targets),
+- captures the intermediate encoder layers the LP decoder reads (forward hooks, so any ESPnet
+  encoder with an ``encoders`` layer list works, without changing its config),
+- adds ``lp_weight * loss_lp`` to the loss, with LP statistics in the training log,
+- scores untranscribed audio: :meth:`score_pool`.
+"""
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from espnet2.asr.espnet_model import ESPnetASRModel
+
+from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
+from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
+from typeguard import typechecked
+
+from espnet_lp.asr.loss_predictor import AbsLPDecoder, masked_mean
+from espnet_lp.asr.lp_losses import spearman
+
+TARGET_NORMS = ("token", "none")
+
+
+class ESPnetLPASRModel(ESPnetASRModel):
+    """ESPnet ASR model + loss prediction (``model: lp_espnet``).
+
+    Args:
+        lp_decoder: The LP module; usually attached by ``LPASRTask.build_model`` from
+            ``lp_decoder``/``lp_decoder_conf`` through :meth:`set_lp_decoder`. Without it the
+            model behaves exactly like ``ESPnetASRModel``.
+        lp_weight: Weight of the LP loss added to the ASR loss.
+        lp_target_norm: ``token``: LP targets are per-token losses (CTC loss / transcript
+            length, attention loss / (length + 1) for <eos>); ``none``: raw sums.
+        kd_weight: Weight of the knowledge-distillation loss (used by the KD criterion).
+        **kwargs: Everything ``ESPnetASRModel`` takes.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        *args,
+        lp_decoder: Optional[AbsLPDecoder] = None,
+        lp_weight: float = 1.0,
+        lp_target_norm: str = "token",
+        kd_weight: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        if lp_target_norm not in TARGET_NORMS:
+            raise ValueError(f"lp_target_norm must be one of {TARGET_NORMS}: {lp_target_norm!r}")
+        self.lp_weight = lp_weight
+        self.lp_target_norm = lp_target_norm
+        self.kd_weight = kd_weight
+        self.lp_decoder: Optional[AbsLPDecoder] = None
+        self.epoch = 0  # set by the trainer (LPTrainer) at the start of every epoch
+        self._stash: Optional[dict] = None
+        if lp_decoder is not None:
+            self.set_lp_decoder(lp_decoder)
+
+    # ---- configuration -----------------------------------------------------------------
+    def set_lp_decoder(self, lp_decoder: AbsLPDecoder) -> None:
+        """Attach the LP module after checking it fits this ASR model."""
+        targets = lp_decoder.targets
+        if "ctc" in targets and self.ctc_weight == 0.0:
+            raise ValueError("the LP 'ctc' target needs ctc_weight > 0")
+        if "att" in targets and (self.ctc_weight == 1.0 or self.decoder is None
+                                 or self.use_transducer_decoder):
+            raise ValueError("the LP 'att' target needs an attention decoder and ctc_weight < 1")
+        if self.ctc.ctc_type != "builtin":
+            raise ValueError(f"loss prediction supports ctc_type 'builtin', not "
+                             f"{self.ctc.ctc_type!r} (per-utterance losses)")
+        n_layers = len(getattr(self.encoder, "encoders", []))
+        if "ctc" in targets and (n_layers == 0 or max(lp_decoder.encoder_layers) > n_layers):
+            raise ValueError(f"lp_decoder_conf.encoder_layers={lp_decoder.encoder_layers} but the "
+                             f"encoder has {n_layers} layers")
+        self.lp_decoder = lp_decoder
+
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the model the current epoch (for ``detach_after_epoch``)."""
+        self.epoch = epoch
+
+    def lp_detached(self) -> bool:
+        """Whether LP gradients are currently kept out of the ASR."""
+        after = getattr(self.lp_decoder, "detach_after_epoch", None)
+        return after is not None and self.epoch > after
+
+    # ---- ESPnet hooks: keep per-utterance losses and intermediate layers ----------------
+    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+        """ESPnet's encode, capturing the LP decoder's encoder layers on the way."""
+        if self._stash is None or self.lp_decoder is None:
+            return super().encode(speech, speech_lengths)
+        captured: Dict[int, torch.Tensor] = {}
+        handles = [
+            self.encoder.encoders[k - 1].register_forward_hook(_capture(captured, k))
+            for k in self.lp_decoder.encoder_layers
+        ]
+        try:
+            out, lens = super().encode(speech, speech_lengths)
+        finally:
+            for h in handles:
+                h.remove()
+        self._stash["layers"] = [captured[k] for k in self.lp_decoder.encoder_layers]
+        self._stash["enc"] = out[0] if isinstance(out, tuple) else out
+        self._stash["enc_lens"] = lens
+        return out, lens
+
+    def _calc_ctc_loss(self, encoder_out, encoder_out_lens, ys_pad, ys_pad_lens):
+        if self._stash is None:
+            return super()._calc_ctc_loss(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
+        # ESPnet's builtin CTC returns loss_i / B with reduce=False and sum_i(loss_i) / B with
+        # reduce=True: one call gives both the per-utterance losses and ESPnet's batch loss.
+        reduce = self.ctc.reduce
+        self.ctc.reduce = False
+        try:
+            scaled = self.ctc(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
+        finally:
+            self.ctc.reduce = reduce
+        # The first call is the main CTC branch; later ones are intermediate CTC layers.
+        self._stash.setdefault("ctc", scaled * encoder_out.size(0))
+        cer_ctc = None
+        if not self.training and self.error_calculator is not None:
+            ys_hat = self.ctc.argmax(encoder_out).data
+            cer_ctc = self.error_calculator(ys_hat.cpu(), ys_pad.cpu(), is_ctc=True)
+        return scaled.sum(), cer_ctc
+
+    def _calc_att_loss(self, encoder_out, encoder_out_lens, ys_pad, ys_pad_lens):
+        if self._stash is None:
+            return super()._calc_att_loss(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
+        if getattr(self, "lang_token_id", None) is not None:
+            raise ValueError("loss prediction does not support lang_token_id")
+        ys_in_pad, ys_out_pad = add_sos_eos(ys_pad, self.sos, self.eos, self.ignore_id)
+        decoder_out, _ = self.decoder(encoder_out, encoder_out_lens, ys_in_pad, ys_pad_lens + 1)
+        per_token = label_smoothing_per_token(self.criterion_att, decoder_out, ys_out_pad)
+        per_utt = per_token.sum(1)
+        self._stash["att"] = per_utt
+        denom = ((ys_out_pad != self.ignore_id).sum() if self.criterion_att.normalize_length
+                 else decoder_out.size(0))
+        loss_att = per_utt.sum() / denom
+        acc_att = th_accuracy(decoder_out.view(-1, self.vocab_size), ys_out_pad,
+                              ignore_label=self.ignore_id)
+        cer_att, wer_att = None, None
+        if not self.training and self.error_calculator is not None:
+            ys_hat = decoder_out.argmax(dim=-1)
+            cer_att, wer_att = self.error_calculator(ys_hat.cpu(), ys_pad.cpu())
+        return loss_att, acc_att, cer_att, wer_att
+
+    # ---- training ----------------------------------------------------------------------
+    def forward(self, speech, speech_lengths, text, text_lengths, **kwargs):
+        """ESPnet's forward, plus ``lp_weight * loss_lp`` and LP statistics."""
+        if self.lp_decoder is None:
+            return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+        self._stash = {}
+        try:
+            loss, stats, weight = super().forward(
+                speech, speech_lengths, text, text_lengths, **kwargs)
+            stash = self._stash
+        finally:
+            self._stash = None
+        true = self._lp_targets(stash, text_lengths)
+        pred, _ = self._predict(stash["layers"], stash["enc"], stash["enc_lens"],
+                                detach=self.lp_detached())
+        loss_lp = self.lp_decoder.loss(pred, true)
+        loss = loss + self.lp_weight * loss_lp
+        stats["loss"] = loss.detach()
+        stats["loss_lp"] = loss_lp.detach()
+        for t in pred:
+            stats[f"lp_spearman_{t}"] = spearman(pred[t], true[t]).to(loss.device)
+        return loss, stats, weight
+
+    def _lp_targets(self, stash: dict, text_lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
+        true = {}
+        for t in self.lp_decoder.targets:
+            value = stash[t].detach().float()
+            if self.lp_target_norm == "token":
+                value = value / (text_lengths.float() + (1.0 if t == "att" else 0.0)).clamp(min=1)
+            true[t] = value
+        return true
+
+    def _predict(self, layers: List[torch.Tensor], enc: torch.Tensor, enc_lens: torch.Tensor,
+                 detach: bool) -> Tuple[Dict[str, torch.Tensor], List[List[int]]]:
+        """LP predictions from captured encoder layers and a greedy-hypothesis decoder pass."""
+        if detach:
+            layers = [h.detach() for h in layers]
+        hyps = self.ctc_greedy(enc, enc_lens)
+        dec_hs, dec_lens = None, None
+        if "att" in self.lp_decoder.targets:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
+                dec_hs, dec_lens = self._decoder_states(enc, enc_lens, hyps)
+        return self.lp_decoder(layers, enc_lens, dec_hs, dec_lens), hyps
+
+    def ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor) -> List[List[int]]:
+        """CTC best-path hypotheses (repeats merged, blanks removed) as token id lists."""
+        best = self.ctc.argmax(enc).detach().cpu()
+        hyps = []
+        for b, n in enumerate(enc_lens.tolist()):
+            ids = torch.unique_consecutive(best[b, :n])
+            hyps.append([i for i in ids.tolist() if i != self.blank_id])
+        return hyps
+
+    def _decoder_states(self, enc, enc_lens, hyps):
+        """Decoder states teacher-forced on ``<sos> + hypothesis``: no transcript needed."""
+        ys_in = pad_list([torch.tensor([self.sos] + h, dtype=torch.long) for h in hyps],
+                         self.eos).to(enc.device)
+        ys_lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
+        out = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
+        if len(out) != 3:
+            raise ValueError("the LP 'att' head needs a decoder that returns its states "
+                             "(ESPnet transformer decoders with normalize_before: true)")
+        return out[2], ys_lens
+
+    # ---- pool scoring ------------------------------------------------------------------
+    @torch.no_grad()
+    def score_pool(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Dict:
+        """Score untranscribed utterances: one encoder pass (+ one decoder pass), no beam.
+
+        Call in eval mode. Args:
+            speech: (B, L) waveforms or features, as for ``encode``.
+            speech_lengths: (B,).
+
+        Returns:
+            ``lp_ctc`` and ``lp_att`` (B,) predicted losses (those predicted), ``lp_score``
+            (B,) their combination weighted by ``ctc_weight`` (higher: more informative),
+            ``hyp`` list of CTC greedy token-id lists, ``embedding`` (B, D) mean-pooled
+            encoder output (for diversity-aware selection).
+        """
+        if self.lp_decoder is None:
+            raise ValueError("score_pool needs an LP decoder (model has none)")
+        self._stash = {}
+        try:
+            self.encode(speech, speech_lengths)
+            stash = self._stash
+        finally:
+            self._stash = None
+        pred, hyps = self._predict(stash["layers"], stash["enc"], stash["enc_lens"], detach=True)
+        if set(pred) == {"ctc", "att"}:
+            score = self.ctc_weight * pred["ctc"] + (1.0 - self.ctc_weight) * pred["att"]
+        else:
+            score = next(iter(pred.values()))
+        out = {f"lp_{t}": v for t, v in pred.items()}
+        out.update(lp_score=score, hyp=hyps,
+                   embedding=masked_mean(stash["enc"], stash["enc_lens"]))
+        return out
+
+
+def _capture(store: Dict[int, torch.Tensor], index: int):
+    def hook(module, inputs, output):
+        x = output[0] if isinstance(output, tuple) else output
+        store[index] = x[0] if isinstance(x, tuple) else x  # rel-pos layers: (x, pos_emb)
+    return hook
+
+
+def label_smoothing_per_token(criterion, logits: torch.Tensor, target: torch.Tensor):
+    """ESPnet's ``LabelSmoothingLoss`` before reduction: one value per token.
+
+    Same arithmetic as ``criterion(logits, target)``, whose value equals
+    ``result.sum() / denominator`` (tokens if ``normalize_length`` else batch size).
+
+    Args:
+        criterion: The model's ``criterion_att``.
+        logits: Decoder output (B, L, V).
+        target: Token ids with ``criterion.padding_idx`` as padding (B, L).
+
+    Returns:
+        (B, L) with zeros at padding.
+    """
+    b, n, v = logits.shape
+    x = logits.reshape(-1, v)
+    t = target.reshape(-1)
+    ignore = t == criterion.padding_idx
+    with torch.no_grad():
+        true_dist = torch.full_like(x, criterion.smoothing / (v - 1))
+        true_dist.scatter_(1, t.masked_fill(ignore, 0).unsqueeze(1), criterion.confidence)
+    kl = criterion.criterion(torch.log_softmax(x, dim=1), true_dist)
+    return kl.masked_fill(ignore.unsqueeze(1), 0.0).sum(1).view(b, n)
+
+
+def _merged_signature():
+    """ESPnetASRModel's parameters followed by ours, so that ``--print_config`` and the
+    ``model_conf`` defaults show every option (ESPnet reads defaults from the signature)."""
+    import inspect
+
+    parent = inspect.signature(ESPnetASRModel.__init__).parameters.values()
+    own = inspect.signature(ESPnetLPASRModel.__init__).parameters.values()
+    params = [p for p in parent if p.kind is not p.VAR_KEYWORD]
+    names = {p.name for p in params}
+    params += [p.replace(kind=p.KEYWORD_ONLY) for p in own
+               if p.kind is p.KEYWORD_ONLY and p.name not in names]
+    return inspect.Signature(params)
+
+
+ESPnetLPASRModel.__init__.__signature__ = _merged_signature()

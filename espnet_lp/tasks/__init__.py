@@ -1,0 +1,1 @@
+"""ESPnet tasks extended with espnet-lp's component choices."""
