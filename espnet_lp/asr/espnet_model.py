@@ -19,7 +19,7 @@ from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
 
-from espnet_lp.asr.loss_predictor import AbsLPDecoder, masked_mean
+from espnet_lp.asr.loss_predictor import TARGETS, AbsLPDecoder, masked_mean
 from espnet_lp.asr.lp_losses import spearman
 
 TARGET_NORMS = ("token", "none")
@@ -149,17 +149,21 @@ class ESPnetLPASRModel(ESPnetASRModel):
         return loss_att, acc_att, cer_att, wer_att
 
     # ---- training ----------------------------------------------------------------------
+    def _asr_forward(self, speech, speech_lengths, text, text_lengths, **kwargs):
+        """ESPnet's forward, plus what the overrides stashed (per-utterance losses, layers)."""
+        self._stash = {}
+        try:
+            out = super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+            return out, self._stash
+        finally:
+            self._stash = None
+
     def forward(self, speech, speech_lengths, text, text_lengths, **kwargs):
         """ESPnet's forward, plus ``lp_weight * loss_lp`` and LP statistics."""
         if self.lp_decoder is None:
             return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
-        self._stash = {}
-        try:
-            loss, stats, weight = super().forward(
-                speech, speech_lengths, text, text_lengths, **kwargs)
-            stash = self._stash
-        finally:
-            self._stash = None
+        (loss, stats, weight), stash = self._asr_forward(
+            speech, speech_lengths, text, text_lengths, **kwargs)
         true = self._lp_targets(stash, text_lengths)
         pred, _ = self._predict(stash["layers"], stash["enc"], stash["enc_lens"],
                                 detach=self.lp_detached())
@@ -171,9 +175,24 @@ class ESPnetLPASRModel(ESPnetASRModel):
             stats[f"lp_spearman_{t}"] = spearman(pred[t], true[t]).to(loss.device)
         return loss, stats, weight
 
+    @torch.no_grad()
+    def utterance_losses(self, speech, speech_lengths, text, text_lengths) -> Dict:
+        """The ASR's true per-utterance losses (what the LP module learns to predict).
+
+        Normalised as ``lp_target_norm`` says. With ``text`` set to the model's own
+        hypotheses this is the "estimated loss" baseline; with the reference, the oracle.
+
+        Returns:
+            ``ctc`` and/or ``att`` (B,), as the LP decoder's targets (all branches the ASR
+            computes when there is no LP decoder).
+        """
+        _, stash = self._asr_forward(speech, speech_lengths, text, text_lengths)
+        return self._lp_targets(stash, text_lengths)
+
     def _lp_targets(self, stash: dict, text_lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
         true = {}
-        for t in self.lp_decoder.targets:
+        targets = self.lp_decoder.targets if self.lp_decoder else [t for t in TARGETS if t in stash]
+        for t in targets:
             value = stash[t].detach().float()
             if self.lp_target_norm == "token":
                 value = value / (text_lengths.float() + (1.0 if t == "att" else 0.0)).clamp(min=1)
@@ -206,11 +225,11 @@ class ESPnetLPASRModel(ESPnetASRModel):
         ys_in = pad_list([torch.tensor([self.sos] + h, dtype=torch.long) for h in hyps],
                          self.eos).to(enc.device)
         ys_lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
-        out = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
-        if len(out) != 3:
+        out, _ = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
+        if not isinstance(out, tuple):
             raise ValueError("the LP 'att' head needs a decoder that returns its states "
-                             "(ESPnet transformer decoders with normalize_before: true)")
-        return out[2], ys_lens
+                             "(return_hs=True), as ESPnet's transformer decoders do")
+        return out[1], ys_lens  # (logits, states before the output layer)
 
     # ---- pool scoring ------------------------------------------------------------------
     @torch.no_grad()

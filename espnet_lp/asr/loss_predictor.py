@@ -109,7 +109,9 @@ class LPMLPDecoder(AbsLPDecoder):
         if not encoder_layers or min(encoder_layers) < 1:
             raise ValueError(f"encoder_layers are 1-based and non-empty, got {encoder_layers}")
         if "att" in targets and decoder_output_size is None:
-            raise ValueError("the 'att' target needs decoder_output_size")
+            raise ValueError("the LP 'att' target needs an attention decoder "
+                             "(decoder_output_size); a CTC-only model (ctc_weight 1.0) can "
+                             "use targets: [ctc]")
         self._encoder_layers = list(encoder_layers)
         self._targets = list(targets)
         self.loss_fn = get_lp_loss(loss)

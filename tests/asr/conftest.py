@@ -1,0 +1,59 @@
+"""Fixtures for model tests: a tiny LP model built from the tiny yaml, and a batch."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from espnet_lp.data.asr_inputs import build_char_token_list, write_shape_files, write_token_list
+from espnet_lp.data.datadir import DataDir
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "conf" / "tuning" / "train_lp_tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def en_inputs(synth_corpus, tmp_path_factory):
+    """Data dirs, token list and shape files of the generated English corpus."""
+    from espnet_lp.bin.prepare_data import main as prepare_main
+
+    out = tmp_path_factory.mktemp("en_inputs")
+    prepare_main(["--corpus", "librispeech", "--corpus_dir", str(synth_corpus), "--subsets",
+                  "train-clean-100", "dev-clean", "--output_dir", str(out / "data")])
+    train = DataDir.read(out / "data" / "train_clean_100")
+    write_token_list(out / "token_list", build_char_token_list(train.text.values()))
+    for name in ("train_clean_100", "dev_clean"):
+        write_shape_files(DataDir.read(out / "data" / name), out / "shapes" / name)
+    return out
+
+
+def build_tiny(token_list: Path, *extra: str):
+    from espnet_lp.tasks.asr import LPASRTask
+
+    args = LPASRTask.get_parser().parse_args(
+        ["--config", str(TINY), "--token_list", str(token_list), "--token_type", "char",
+         "--output_dir", "unused", *extra])
+    torch.manual_seed(0)
+    return LPASRTask.build_model(args)
+
+
+@pytest.fixture
+def tiny_model(en_inputs):
+    return build_tiny(en_inputs / "token_list")
+
+
+@pytest.fixture(scope="session")
+def en_batch(en_inputs):
+    """Four training utterances as ESPnet's collate would give them."""
+    import soundfile
+
+    data = DataDir.read(en_inputs / "data" / "train_clean_100")
+    tokens = (en_inputs / "token_list").read_text().split("\n")
+    index = {t: i for i, t in enumerate(tokens)}
+    utts = data.utt_ids[:4]
+    wavs = [torch.tensor(soundfile.read(data.wav_scp[u], dtype="float32")[0]) for u in utts]
+    ids = [torch.tensor([index[c if c != " " else "<space>"] for c in data.text[u]]) for u in utts]
+    speech = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+    text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
+    return (speech, torch.tensor([len(w) for w in wavs]), text,
+            torch.tensor([len(i) for i in ids]))
