@@ -19,7 +19,13 @@ from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
 
-from espnet_lp.asr.loss_predictor import TARGETS, AbsLPDecoder, masked_mean
+from espnet_lp.asr.loss_predictor import (
+    TARGETS,
+    AbsLPDecoder,
+    ctc_posterior_stats,
+    decoder_posterior_stats,
+    masked_mean,
+)
 from espnet_lp.asr.lp_losses import spearman
 
 TARGET_NORMS = ("token", "none")
@@ -204,16 +210,28 @@ class ESPnetLPASRModel(ESPnetASRModel):
         """LP predictions from captured encoder layers and a greedy-hypothesis decoder pass."""
         if detach:
             layers = [h.detach() for h in layers]
-        hyps = self.ctc_greedy(enc, enc_lens)
-        dec_hs, dec_lens = None, None
-        if "att" in self.lp_decoder.targets:
+        ctc_logp = self.ctc.log_softmax(enc)
+        hyps = self.ctc_greedy(enc, enc_lens, ctc_logp)
+        lp = self.lp_decoder
+        post = getattr(lp, "uses_posteriors", False)
+        ctc_stats = att_stats = dec_hs = dec_lens = None
+        if post and "ctc" in lp.targets:
+            hyp_lens = torch.tensor([len(h) for h in hyps], device=enc.device)
+            ctc_stats = ctc_posterior_stats(ctc_logp, enc_lens, hyp_lens)
+        if "att" in lp.targets:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
-                dec_hs, dec_lens = self._decoder_states(enc, enc_lens, hyps)
-        return self.lp_decoder(layers, enc_lens, dec_hs, dec_lens), hyps
+                dec_hs, dec_lens, logits, next_tokens = self._decoder_states(enc, enc_lens, hyps)
+            if post:
+                att_stats = decoder_posterior_stats(logits, dec_lens, next_tokens)
+        pred = lp(layers, enc_lens, dec_hs, dec_lens, ctc_stats=ctc_stats, att_stats=att_stats)
+        return pred, hyps
 
-    def ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor) -> List[List[int]]:
+    def ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor,
+                   ctc_logp: Optional[torch.Tensor] = None) -> List[List[int]]:
         """CTC best-path hypotheses (repeats merged, blanks removed) as token id lists."""
-        best = self.ctc.argmax(enc).detach().cpu()
+        if ctc_logp is None:
+            ctc_logp = self.ctc.log_softmax(enc)
+        best = ctc_logp.argmax(-1).detach().cpu()
         hyps = []
         for b, n in enumerate(enc_lens.tolist()):
             ids = torch.unique_consecutive(best[b, :n])
@@ -221,15 +239,23 @@ class ESPnetLPASRModel(ESPnetASRModel):
         return hyps
 
     def _decoder_states(self, enc, enc_lens, hyps):
-        """Decoder states teacher-forced on ``<sos> + hypothesis``: no transcript needed."""
+        """Decoder pass teacher-forced on ``<sos> + hypothesis``: no transcript needed.
+
+        Returns:
+            states before the output layer (B, L, D), lengths (B,), logits (B, L, V) and the
+            tokens each step predicts (``hypothesis + <eos>``, padded with -1) (B, L).
+        """
         ys_in = pad_list([torch.tensor([self.sos] + h, dtype=torch.long) for h in hyps],
                          self.eos).to(enc.device)
+        ys_next = pad_list([torch.tensor(h + [self.eos], dtype=torch.long) for h in hyps],
+                           -1).to(enc.device)
         ys_lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
         out, _ = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
         if not isinstance(out, tuple):
             raise ValueError("the LP 'att' head needs a decoder that returns its states "
                              "(return_hs=True), as ESPnet's transformer decoders do")
-        return out[1], ys_lens  # (logits, states before the output layer)
+        logits, states = out
+        return states, ys_lens, logits, ys_next
 
     # ---- pool scoring ------------------------------------------------------------------
     @torch.no_grad()

@@ -16,6 +16,9 @@ from typeguard import typechecked
 from espnet_lp.asr.lp_losses import get_lp_loss
 
 TARGETS = ("ctc", "att")
+FEATURES = ("hidden", "posteriors")
+NUM_CTC_STATS = 6
+NUM_ATT_STATS = 3
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -30,6 +33,61 @@ def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """
     mask = (torch.arange(x.size(1), device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
     return (x * mask[..., None]).sum(1) / mask.sum(1).clamp(min=1.0)[:, None]
+
+
+def ctc_posterior_stats(logp: torch.Tensor, lens: torch.Tensor,
+                        hyp_lens: torch.Tensor) -> torch.Tensor:
+    """Confidence statistics of CTC posteriors, scaled to order one.
+
+    Args:
+        logp: CTC log-posteriors (B, T, V), blank at index 0.
+        lens: Valid frames (B,).
+        hyp_lens: Tokens of the greedy hypothesis (B,).
+
+    Returns:
+        (B, 6): mean entropy, mean and minimum best-path log-probability (clamped at -10),
+        share of blank-probability mass, hypothesis tokens per frame, log(frames) / 5.
+    """
+    logp = logp.detach().float()
+    mask = torch.arange(logp.size(1), device=logp.device)[None, :] < lens[:, None]
+    n = mask.sum(1).clamp(min=1).float()
+    prob = logp.exp()
+    entropy = -(prob * logp).sum(-1)
+    best = logp.max(-1).values.clamp(min=-10.0)
+
+    def mean(x):
+        return (x * mask).sum(1) / n
+
+    return torch.stack([
+        mean(entropy), mean(best), best.masked_fill(~mask, 0.0).min(1).values,
+        mean(prob[..., 0]), hyp_lens.float() / n, torch.log(n) / 5.0,
+    ], dim=1)
+
+
+def decoder_posterior_stats(logits: torch.Tensor, lens: torch.Tensor,
+                            next_tokens: torch.Tensor) -> torch.Tensor:
+    """Confidence statistics of the attention decoder on a teacher-forced hypothesis.
+
+    Args:
+        logits: Decoder outputs (B, L, V) for ``<sos> + hyp``.
+        lens: Valid steps (B,) (hypothesis length + 1).
+        next_tokens: Tokens each step predicts, ``hyp + <eos>`` (B, L).
+
+    Returns:
+        (B, 3): mean negative log-likelihood of the hypothesis (its own "estimated loss"),
+        mean entropy, mean best log-probability.
+    """
+    logp = torch.log_softmax(logits.detach().float(), dim=-1)
+    mask = torch.arange(logp.size(1), device=logp.device)[None, :] < lens[:, None]
+    n = mask.sum(1).clamp(min=1).float()
+    nll = -logp.gather(-1, next_tokens.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    best = logp.max(-1).values
+
+    def mean(x):
+        return (x * mask).sum(1) / n
+
+    return torch.stack([mean(nll.clamp(max=20.0)), mean(entropy), mean(best)], dim=1)
 
 
 class AbsLPDecoder(torch.nn.Module, ABC):
@@ -52,6 +110,8 @@ class AbsLPDecoder(torch.nn.Module, ABC):
         encoder_lens: torch.Tensor,
         decoder_hs: Optional[torch.Tensor],
         decoder_lens: Optional[torch.Tensor],
+        ctc_stats: Optional[torch.Tensor] = None,
+        att_stats: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """Predict losses.
 
@@ -61,6 +121,8 @@ class AbsLPDecoder(torch.nn.Module, ABC):
             decoder_hs: Decoder states before the output layer (B, L, Dd), or None when
                 ``att`` is not a target.
             decoder_lens: (B,).
+            ctc_stats: :func:`ctc_posterior_stats` (B, 6).
+            att_stats: :func:`decoder_posterior_stats` (B, 3).
 
         Returns:
             target name -> predicted loss (B,).
@@ -72,11 +134,15 @@ class AbsLPDecoder(torch.nn.Module, ABC):
 
 
 class LPMLPDecoder(AbsLPDecoder):
-    """MLP heads over pooled hidden states (``lp_decoder: lp_mlp``).
+    """MLP heads over pooled hidden states and posterior statistics (``lp_decoder: lp_mlp``).
 
-    CTC head: for each chosen encoder layer, masked mean pooling, then linear + ReLU; the
-    layer features are concatenated and mapped to one number. Attention head: the same on the
-    decoder states.
+    CTC head: for each chosen encoder layer, masked mean pooling, then linear + ReLU (the
+    paper's design); with ``posteriors``, also a linear + ReLU branch over confidence
+    statistics of the CTC posteriors (:func:`ctc_posterior_stats`). The branch outputs are
+    concatenated and mapped to one number. Attention head: the same over the pooled decoder
+    states and the decoder's statistics on the hypothesis (:func:`decoder_posterior_stats`).
+    Posterior statistics are detached: the ASR is not pushed to make its confidence
+    predictive, only its hidden states are trained through the LP loss.
 
     Args:
         encoder_output_size: Width of the encoder layers.
@@ -86,8 +152,12 @@ class LPMLPDecoder(AbsLPDecoder):
         targets: Losses to predict.
         loss: ``margin_ranking`` or ``mse_log``.
         margin: Margin of the ranking loss.
-        detach_after_epoch: From this epoch on, LP gradients no longer reach the ASR (the LP
+        detach_after_epoch: After this epoch, LP gradients no longer reach the ASR (the LP
             heads keep learning on detached features); None: never.
+        features: ``hidden`` (pooled encoder layers / decoder states) and/or ``posteriors``
+            (confidence statistics of the CTC / decoder posteriors).
+        dropout: Dropout on each branch's output (the heads see few utterances per epoch
+            and overfit easily).
     """
 
     @typechecked
@@ -101,8 +171,13 @@ class LPMLPDecoder(AbsLPDecoder):
         loss: str = "margin_ranking",
         margin: float = 1.0,
         detach_after_epoch: Optional[int] = None,
+        features: Sequence[str] = FEATURES,
+        dropout: float = 0.0,
     ):
         super().__init__()
+        bad_features = [f for f in features if f not in FEATURES]
+        if bad_features or not features:
+            raise ValueError(f"features must be a non-empty subset of {FEATURES}, got {features}")
         bad = [t for t in targets if t not in TARGETS]
         if bad or not targets:
             raise ValueError(f"targets must be a non-empty subset of {TARGETS}, got {targets}")
@@ -117,16 +192,23 @@ class LPMLPDecoder(AbsLPDecoder):
         self.loss_fn = get_lp_loss(loss)
         self.margin = margin
         self.detach_after_epoch = detach_after_epoch
+        self.features = list(features)
+        use_hidden, use_post = "hidden" in features, "posteriors" in features
+
+        def branch(size: int) -> torch.nn.Module:
+            return torch.nn.Sequential(torch.nn.Linear(size, hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(dropout))
+
         if "ctc" in targets:
+            n_layers = len(self._encoder_layers) if use_hidden else 0
             self.ctc_layer_proj = torch.nn.ModuleList(
-                torch.nn.Sequential(torch.nn.Linear(encoder_output_size, hidden), torch.nn.ReLU())
-                for _ in self._encoder_layers
-            )
-            self.ctc_out = torch.nn.Linear(hidden * len(self._encoder_layers), 1)
+                branch(encoder_output_size) for _ in range(n_layers))
+            self.ctc_stats_proj = branch(NUM_CTC_STATS) if use_post else None
+            self.ctc_out = torch.nn.Linear(hidden * (n_layers + int(use_post)), 1)
         if "att" in targets:
-            self.att_proj = torch.nn.Sequential(
-                torch.nn.Linear(decoder_output_size, hidden), torch.nn.ReLU())
-            self.att_out = torch.nn.Linear(hidden, 1)
+            self.att_proj = branch(decoder_output_size) if use_hidden else None
+            self.att_stats_proj = branch(NUM_ATT_STATS) if use_post else None
+            self.att_out = torch.nn.Linear(hidden * (int(use_hidden) + int(use_post)), 1)
 
     @property
     def encoder_layers(self) -> List[int]:
@@ -136,21 +218,41 @@ class LPMLPDecoder(AbsLPDecoder):
     def targets(self) -> List[str]:
         return self._targets
 
-    def forward(self, encoder_layer_outs, encoder_lens, decoder_hs=None, decoder_lens=None):
+    @property
+    def uses_posteriors(self) -> bool:
+        """Whether the caller must pass ``ctc_stats``/``att_stats``."""
+        return "posteriors" in self.features
+
+    def forward(self, encoder_layer_outs, encoder_lens, decoder_hs=None, decoder_lens=None,
+                ctc_stats=None, att_stats=None):
         out: Dict[str, torch.Tensor] = {}
         if "ctc" in self._targets:
-            if len(encoder_layer_outs) != len(self._encoder_layers):
-                raise ValueError(f"expected {len(self._encoder_layers)} encoder layer outputs, "
-                                 f"got {len(encoder_layer_outs)}")
-            feats = [proj(masked_mean(h, encoder_lens))
-                     for proj, h in zip(self.ctc_layer_proj, encoder_layer_outs)]
+            feats = []
+            if len(self.ctc_layer_proj):
+                if len(encoder_layer_outs) != len(self._encoder_layers):
+                    raise ValueError(f"expected {len(self._encoder_layers)} encoder layer "
+                                     f"outputs, got {len(encoder_layer_outs)}")
+                feats += [proj(masked_mean(h, encoder_lens))
+                          for proj, h in zip(self.ctc_layer_proj, encoder_layer_outs)]
+            if self.ctc_stats_proj is not None:
+                feats.append(self.ctc_stats_proj(_required(ctc_stats, "ctc_stats")))
             out["ctc"] = self.ctc_out(torch.cat(feats, dim=-1)).squeeze(-1)
         if "att" in self._targets:
-            if decoder_hs is None or decoder_lens is None:
-                raise ValueError("the 'att' head needs decoder states")
-            out["att"] = self.att_out(self.att_proj(masked_mean(decoder_hs, decoder_lens)))
-            out["att"] = out["att"].squeeze(-1)
+            feats = []
+            if self.att_proj is not None:
+                if decoder_hs is None or decoder_lens is None:
+                    raise ValueError("the 'att' head needs decoder states")
+                feats.append(self.att_proj(masked_mean(decoder_hs, decoder_lens)))
+            if self.att_stats_proj is not None:
+                feats.append(self.att_stats_proj(_required(att_stats, "att_stats")))
+            out["att"] = self.att_out(torch.cat(feats, dim=-1)).squeeze(-1)
         return out
 
     def loss(self, pred, true):
         return sum(self.loss_fn(pred[t], true[t], margin=self.margin) for t in self._targets)
+
+
+def _required(value: Optional[torch.Tensor], name: str) -> torch.Tensor:
+    if value is None:
+        raise ValueError(f"features include 'posteriors': pass {name}")
+    return value

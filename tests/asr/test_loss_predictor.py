@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from espnet_lp.asr.loss_predictor import LPMLPDecoder, masked_mean
+import math
+
+from espnet_lp.asr.loss_predictor import (
+    LPMLPDecoder,
+    ctc_posterior_stats,
+    decoder_posterior_stats,
+    masked_mean,
+)
 
 
 def test_masked_mean_ignores_padding():
@@ -12,6 +19,7 @@ def test_masked_mean_ignores_padding():
 
 
 def make(**kw):
+    kw.setdefault("features", ["hidden"])
     return LPMLPDecoder(encoder_output_size=8, decoder_output_size=6, encoder_layers=[1, 2],
                         hidden=4, **kw)
 
@@ -46,7 +54,49 @@ def test_gradients_reach_both_heads(loss):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def test_ctc_posterior_stats_by_hand():
+    # utterance 0: 2 valid frames, certain blank then certain token 1; frame 3 is padding
+    p = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    logp = torch.log(p.clamp(min=1e-30))
+    stats = ctc_posterior_stats(logp, torch.tensor([2]), torch.tensor([1]))[0]
+    assert stats[0].item() == pytest.approx(0.0, abs=1e-6)  # no uncertainty
+    assert stats[1].item() == pytest.approx(0.0, abs=1e-6)
+    assert stats[2].item() == pytest.approx(0.0, abs=1e-6)
+    assert stats[3].item() == pytest.approx(0.5)  # blank mass over the 2 valid frames
+    assert stats[4].item() == pytest.approx(0.5)  # 1 token / 2 frames
+    assert stats[5].item() == pytest.approx(math.log(2) / 5)
+    uniform = torch.full((1, 4, 3), math.log(1 / 3))
+    s2 = ctc_posterior_stats(uniform, torch.tensor([4]), torch.tensor([0]))[0]
+    assert s2[0].item() == pytest.approx(math.log(3))
+    assert s2[1].item() == pytest.approx(math.log(1 / 3))
+
+
+def test_decoder_posterior_stats_is_hypothesis_nll():
+    logits = torch.log(torch.tensor([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [1, 1, 1.0]]]))
+    next_tokens = torch.tensor([[0, 1, -1]])
+    stats = decoder_posterior_stats(logits, torch.tensor([2]), next_tokens)[0]
+    assert stats[0].item() == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2, rel=1e-5)
+    assert stats[2].item() == pytest.approx((math.log(0.5) + math.log(0.8)) / 2, rel=1e-5)
+
+
+def test_posterior_features_need_stats_and_are_used():
+    torch.manual_seed(0)
+    lp = make(features=["hidden", "posteriors"])
+    enc, lens = [torch.randn(2, 5, 8) for _ in range(2)], torch.tensor([5, 4])
+    dec, dlens = torch.randn(2, 3, 6), torch.tensor([3, 2])
+    with pytest.raises(ValueError, match="pass ctc_stats"):
+        lp(enc, lens, dec, dlens)
+    cs, ats = torch.randn(2, 6), torch.randn(2, 3)
+    out = lp(enc, lens, dec, dlens, ctc_stats=cs, att_stats=ats)
+    out2 = lp(enc, lens, dec, dlens, ctc_stats=cs + 1, att_stats=ats + 1)
+    assert not torch.allclose(out["ctc"], out2["ctc"])
+    assert not torch.allclose(out["att"], out2["att"])
+    only = make(features=["posteriors"])
+    assert set(only([], lens, None, None, ctc_stats=cs, att_stats=ats)) == {"ctc", "att"}
+
+
 @pytest.mark.parametrize("kw,match", [
+    (dict(features=["words"]), "features must be"),
     (dict(targets=["wer"]), "subset"),
     (dict(encoder_layers=[0]), "1-based"),
     (dict(loss="hinge"), "margin_ranking"),
@@ -58,6 +108,6 @@ def test_bad_config(kw, match):
 
 def test_ctc_only_needs_no_decoder():
     lp = LPMLPDecoder(encoder_output_size=8, decoder_output_size=None, targets=["ctc"],
-                      encoder_layers=[1])
+                      encoder_layers=[1], features=["hidden"])
     out = lp([torch.randn(2, 3, 8)], torch.tensor([3, 2]))
     assert set(out) == {"ctc"}

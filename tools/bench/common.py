@@ -1,0 +1,73 @@
+"""Shared helpers of the benchmarks: the tiny training setup and result files."""
+
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(ROOT))
+
+
+def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
+                    subsets: List[str]) -> Path:
+    """Generate the English corpus, its data dirs, token list and shape files."""
+    from espnet_lp.bin.make_asr_inputs import main as inputs_main
+    from espnet_lp.bin.make_synth_corpus import main as synth_main
+    from espnet_lp.bin.prepare_data import main as prepare_main
+
+    synth_main(["--out", str(work / "corpus"), "--languages", "en", "--seed", str(seed),
+                "--train_utts", str(train_utts), "--dev_utts", str(eval_utts),
+                "--test_utts", str(eval_utts), "--num_jobs", str(os.cpu_count() or 1)])
+    prepare_main(["--corpus", "librispeech", "--corpus_dir", str(work / "corpus"),
+                  "--subsets", *subsets, "--output_dir", str(work / "data")])
+    names = [s.replace("-", "_") for s in subsets]
+    inputs_main(["--token_list_from", str(work / "data" / "train_clean_100"),
+                 "--output_dir", str(work / "inputs"), *[str(work / "data" / n) for n in names]])
+    return work
+
+
+def train_args(work: Path, out: Path, config: Path, valid: str = "dev_clean") -> List[str]:
+    """asr_train arguments for the prepared English data."""
+    d, s = work / "data", work / "inputs"
+    return [
+        "--config", str(config), "--output_dir", str(out), "--ngpu", "0",
+        "--token_list", str(s / "token_list"), "--token_type", "char",
+        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/wav.scp,speech,sound",
+        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/text,text,text",
+        "--valid_data_path_and_name_and_type", f"{d}/{valid}/wav.scp,speech,sound",
+        "--valid_data_path_and_name_and_type", f"{d}/{valid}/text,text,text",
+        "--train_shape_file", f"{s}/train_clean_100/speech_shape",
+        "--train_shape_file", f"{s}/train_clean_100/text_shape.char",
+        "--valid_shape_file", f"{s}/{valid}/speech_shape",
+        "--valid_shape_file", f"{s}/{valid}/text_shape.char",
+    ]
+
+
+def machine() -> Dict:
+    """Where the numbers were measured."""
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def write_results(name: str, data: Dict, table: List[List], header: List[str]) -> None:
+    """``results/<name>.json`` (all figures) and ``results/<name>.md`` (table + command)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    command = "python " + " ".join(shlex.quote(a) for a in [
+        str(Path(sys.argv[0]).resolve().relative_to(ROOT))] + sys.argv[1:])
+    data = {**data, "command": command, "machine": machine()}
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    lines = [f"# {name}", "", "| " + " | ".join(header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table]
+    lines += ["", "Made by:", "", "```", command, "```", "",
+              f"Machine: {data['machine']['cpu_count']} CPUs, torch {data['machine']['torch']}"]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
