@@ -14,7 +14,6 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from espnet2.asr.espnet_model import ESPnetASRModel
-
 from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
@@ -41,7 +40,6 @@ class ESPnetLPASRModel(ESPnetASRModel):
         lp_weight: Weight of the LP loss added to the ASR loss.
         lp_target_norm: ``token``: LP targets are per-token losses (CTC loss / transcript
             length, attention loss / (length + 1) for <eos>); ``none``: raw sums.
-        kd_weight: Weight of the knowledge-distillation loss (used by the KD criterion).
         **kwargs: Everything ``ESPnetASRModel`` takes.
     """
 
@@ -52,7 +50,6 @@ class ESPnetLPASRModel(ESPnetASRModel):
         lp_decoder: Optional[AbsLPDecoder] = None,
         lp_weight: float = 1.0,
         lp_target_norm: str = "token",
-        kd_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -60,7 +57,6 @@ class ESPnetLPASRModel(ESPnetASRModel):
             raise ValueError(f"lp_target_norm must be one of {TARGET_NORMS}: {lp_target_norm!r}")
         self.lp_weight = lp_weight
         self.lp_target_norm = lp_target_norm
-        self.kd_weight = kd_weight
         self.lp_decoder: Optional[AbsLPDecoder] = None
         self.epoch = 0  # set by the trainer (LPTrainer) at the start of every epoch
         self._stash: Optional[dict] = None
@@ -80,7 +76,8 @@ class ESPnetLPASRModel(ESPnetASRModel):
             raise ValueError(f"loss prediction supports ctc_type 'builtin', not "
                              f"{self.ctc.ctc_type!r} (per-utterance losses)")
         n_layers = len(getattr(self.encoder, "encoders", []))
-        if "ctc" in targets and (n_layers == 0 or max(lp_decoder.encoder_layers) > n_layers):
+        wanted = lp_decoder.encoder_layers
+        if wanted and (n_layers == 0 or max(wanted) > n_layers):
             raise ValueError(f"lp_decoder_conf.encoder_layers={lp_decoder.encoder_layers} but the "
                              f"encoder has {n_layers} layers")
         self.lp_decoder = lp_decoder

@@ -212,7 +212,8 @@ class LPMLPDecoder(AbsLPDecoder):
 
     @property
     def encoder_layers(self) -> List[int]:
-        return self._encoder_layers
+        # nothing to capture when the CTC head does not read hidden states
+        return self._encoder_layers if len(getattr(self, "ctc_layer_proj", [])) else []
 
     @property
     def targets(self) -> List[str]:

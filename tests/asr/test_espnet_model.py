@@ -27,7 +27,7 @@ def test_registration_survives_spawn():
 def test_yaml_builds_the_lp_model(tiny_model):
     assert isinstance(tiny_model, ESPnetLPASRModel)
     assert isinstance(tiny_model.lp_decoder, LPMLPDecoder)
-    assert tiny_model.lp_decoder.encoder_layers == [1, 2, 3]
+    assert tiny_model.lp_decoder.features == ["posteriors"]  # the tiny yaml's choice
     assert tiny_model.ctc_weight == 0.3
 
 
@@ -87,8 +87,8 @@ def _grads(model, batch, lp_weight):
 
 
 def test_lp_gradients_reach_asr_until_detach_epoch(en_inputs, en_batch):
-    model = build_tiny(en_inputs / "token_list",
-                       "--lp_decoder_conf", "detach_after_epoch=2").eval()
+    model = build_tiny(en_inputs / "token_list", "--lp_decoder_conf", "detach_after_epoch=2",
+                       "--lp_decoder_conf", "features=[hidden,posteriors]").eval()
     enc_param = "encoder.encoders.0.feed_forward.w_1.weight"
     dec_param = "decoder.decoders.0.self_attn.linear_q.weight"
     head_param = "lp_decoder.ctc_out.weight"
@@ -116,12 +116,10 @@ def test_score_pool_needs_no_transcript(tiny_model, en_batch):
     torch.testing.assert_close(one["lp_ctc"], out["lp_ctc"][:1], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("conf,match", [
-    ("encoder_layers=[2,9]", "encoder has 3 layers"),
-])
-def test_incompatible_lp_config(en_inputs, conf, match):
-    with pytest.raises(ValueError, match=match):
-        build_tiny(en_inputs / "token_list", "--lp_decoder_conf", conf)
+def test_incompatible_lp_config(en_inputs):
+    with pytest.raises(ValueError, match="encoder has 3 layers"):
+        build_tiny(en_inputs / "token_list", "--lp_decoder_conf", "encoder_layers=[2,9]",
+                   "--lp_decoder_conf", "features=[hidden]")
 
 
 def test_ctc_only_model_rejects_att_target(en_inputs):
