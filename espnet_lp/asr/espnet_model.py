@@ -18,6 +18,7 @@ from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
 
+from espnet_lp.asr.kd import AbsKDCriterion
 from espnet_lp.asr.loss_predictor import (
     TARGETS,
     AbsLPDecoder,
@@ -26,6 +27,7 @@ from espnet_lp.asr.loss_predictor import (
     masked_mean,
 )
 from espnet_lp.asr.lp_losses import spearman
+from espnet_lp.asr.teacher import subsampling_factor
 
 TARGET_NORMS = ("token", "none")
 
@@ -40,6 +42,10 @@ class ESPnetLPASRModel(ESPnetASRModel):
         lp_weight: Weight of the LP loss added to the ASR loss.
         lp_target_norm: ``token``: LP targets are per-token losses (CTC loss / transcript
             length, attention loss / (length + 1) for <eos>); ``none``: raw sums.
+        kd: Knowledge-distillation criterion; usually attached by ``LPASRTask.build_model``
+            from ``kd``/``kd_conf`` through :meth:`set_kd`.
+        kd_weight: The loss is ``(1 - kd_weight) * asr_loss + kd_weight * kd_loss`` (plus
+            ``lp_weight * lp_loss``); 0 disables KD.
         **kwargs: Everything ``ESPnetASRModel`` takes.
     """
 
@@ -50,6 +56,8 @@ class ESPnetLPASRModel(ESPnetASRModel):
         lp_decoder: Optional[AbsLPDecoder] = None,
         lp_weight: float = 1.0,
         lp_target_norm: str = "token",
+        kd: Optional[AbsKDCriterion] = None,
+        kd_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -57,11 +65,17 @@ class ESPnetLPASRModel(ESPnetASRModel):
             raise ValueError(f"lp_target_norm must be one of {TARGET_NORMS}: {lp_target_norm!r}")
         self.lp_weight = lp_weight
         self.lp_target_norm = lp_target_norm
+        if not 0.0 <= kd_weight <= 1.0:
+            raise ValueError(f"kd_weight must be in [0, 1]: {kd_weight}")
+        self.kd_weight = kd_weight
+        self.kd: Optional[AbsKDCriterion] = None
         self.lp_decoder: Optional[AbsLPDecoder] = None
         self.epoch = 0  # set by the trainer (LPTrainer) at the start of every epoch
         self._stash: Optional[dict] = None
         if lp_decoder is not None:
             self.set_lp_decoder(lp_decoder)
+        if kd is not None:
+            self.set_kd(kd)
 
     # ---- configuration -----------------------------------------------------------------
     def set_lp_decoder(self, lp_decoder: AbsLPDecoder) -> None:
@@ -82,6 +96,11 @@ class ESPnetLPASRModel(ESPnetASRModel):
                              f"encoder has {n_layers} layers")
         self.lp_decoder = lp_decoder
 
+    def set_kd(self, kd: AbsKDCriterion) -> None:
+        """Attach a KD criterion after checking its teacher can teach this model."""
+        kd.check_student(self.token_list, subsampling_factor(self))
+        self.kd = kd
+
     def set_epoch(self, epoch: int) -> None:
         """Tell the model the current epoch (for ``detach_after_epoch``)."""
         self.epoch = epoch
@@ -94,19 +113,18 @@ class ESPnetLPASRModel(ESPnetASRModel):
     # ---- ESPnet hooks: keep per-utterance losses and intermediate layers ----------------
     def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
         """ESPnet's encode, capturing the LP decoder's encoder layers on the way."""
-        if self._stash is None or self.lp_decoder is None:
+        if self._stash is None:
             return super().encode(speech, speech_lengths)
+        wanted = self.lp_decoder.encoder_layers if self.lp_decoder is not None else []
         captured: Dict[int, torch.Tensor] = {}
-        handles = [
-            self.encoder.encoders[k - 1].register_forward_hook(_capture(captured, k))
-            for k in self.lp_decoder.encoder_layers
-        ]
+        handles = [self.encoder.encoders[k - 1].register_forward_hook(_capture(captured, k))
+                   for k in wanted]
         try:
             out, lens = super().encode(speech, speech_lengths)
         finally:
             for h in handles:
                 h.remove()
-        self._stash["layers"] = [captured[k] for k in self.lp_decoder.encoder_layers]
+        self._stash["layers"] = [captured[k] for k in wanted]
         self._stash["enc"] = out[0] if isinstance(out, tuple) else out
         self._stash["enc_lens"] = lens
         return out, lens
@@ -162,21 +180,57 @@ class ESPnetLPASRModel(ESPnetASRModel):
             self._stash = None
 
     def forward(self, speech, speech_lengths, text, text_lengths, **kwargs):
-        """ESPnet's forward, plus ``lp_weight * loss_lp`` and LP statistics."""
-        if self.lp_decoder is None:
+        """ESPnet's forward, plus the LP and KD losses and their statistics.
+
+        Utterances with an empty transcript (``text_lengths == 0``) are untranscribed: they
+        contribute only the KD term (``kd_conf.unlabeled: kl_only``).
+        """
+        use_kd = self.kd is not None and self.kd_weight > 0
+        labeled = text_lengths > 0
+        if self.lp_decoder is None and not use_kd:
+            _check_labeled(labeled, "without a KD criterion")
             return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
         (loss, stats, weight), stash = self._asr_forward(
             speech, speech_lengths, text, text_lengths, **kwargs)
-        true = self._lp_targets(stash, text_lengths)
-        pred, _ = self._predict(stash["layers"], stash["enc"], stash["enc_lens"],
-                                detach=self.lp_detached())
-        loss_lp = self.lp_decoder.loss(pred, true)
-        loss = loss + self.lp_weight * loss_lp
+        if not bool(labeled.all()):
+            if self.interctc_weight != 0.0:
+                raise ValueError("untranscribed utterances do not work with interctc_weight")
+            loss = self._labeled_asr_loss(stash, labeled, text_lengths, loss)
+            stats["loss_asr_labeled"] = loss.detach()
+        if use_kd:
+            student_logits = self.ctc.ctc_lo(stash["enc"])
+            loss_kd, kd_stats = self.kd(speech, speech_lengths, student_logits,
+                                        stash["enc_lens"], kwargs.get("utt_id"))
+            loss = (1.0 - self.kd_weight) * loss + self.kd_weight * loss_kd
+            stats.update(kd_stats)
+        if self.lp_decoder is not None and bool(labeled.any()):
+            true = self._lp_targets(stash, text_lengths)
+            pred, _ = self._predict(stash["layers"], stash["enc"], stash["enc_lens"],
+                                    detach=self.lp_detached())
+            pred = {t: v[labeled] for t, v in pred.items()}
+            true = {t: v[labeled] for t, v in true.items()}
+            loss_lp = self.lp_decoder.loss(pred, true)
+            loss = loss + self.lp_weight * loss_lp
+            stats["loss_lp"] = loss_lp.detach()
+            for t in pred:
+                stats[f"lp_spearman_{t}"] = spearman(pred[t], true[t]).to(loss.device)
         stats["loss"] = loss.detach()
-        stats["loss_lp"] = loss_lp.detach()
-        for t in pred:
-            stats[f"lp_spearman_{t}"] = spearman(pred[t], true[t]).to(loss.device)
         return loss, stats, weight
+
+    def _labeled_asr_loss(self, stash, labeled, text_lengths, espnet_loss):
+        """ESPnet's hybrid loss over the transcribed utterances of a mixed batch only."""
+        n = labeled.sum()
+        if int(n) == 0:
+            return espnet_loss * 0.0  # keeps the graph; nothing to learn from transcripts
+        parts = {}
+        if "ctc" in stash:
+            parts["ctc"] = stash["ctc"][labeled].sum() / n
+        if "att" in stash:
+            denom = (text_lengths[labeled] + 1).sum() if self.criterion_att.normalize_length else n
+            parts["att"] = stash["att"][labeled].sum() / denom
+        if len(parts) == 2:
+            return self.ctc_weight * parts["ctc"] + (1.0 - self.ctc_weight) * parts["att"]
+        return next(iter(parts.values()))
 
     @torch.no_grad()
     def utterance_losses(self, speech, speech_lengths, text, text_lengths) -> Dict:
@@ -286,6 +340,12 @@ class ESPnetLPASRModel(ESPnetASRModel):
         out.update(lp_score=score, hyp=hyps,
                    embedding=masked_mean(stash["enc"], stash["enc_lens"]))
         return out
+
+
+def _check_labeled(labeled: torch.Tensor, why: str) -> None:
+    if not bool(labeled.all()):
+        raise ValueError(f"{int((~labeled).sum())} utterances of the batch have no transcript; "
+                         f"they cannot be used {why}")
 
 
 def _capture(store: Dict[int, torch.Tensor], index: int):
