@@ -7,7 +7,7 @@ scaled by T^2 (Hinton et al.), averaged over valid frames. The model combines it
 
 import math
 from abc import ABC, abstractmethod
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from typeguard import typechecked
@@ -59,8 +59,8 @@ class CTCKLCriterion(AbsKDCriterion):
     """
 
     @typechecked
-    def __init__(self, teacher: Dict, temperature: float = 1.0, frame_select: str = "all",
-                 unlabeled: str = "kl_only", blank_id: int = 0):
+    def __init__(self, teacher: Union[Dict, AbsTeacher], temperature: float = 1.0,
+                 frame_select: str = "all", unlabeled: str = "kl_only", blank_id: int = 0):
         super().__init__()
         if frame_select not in FRAME_SELECT:
             raise ValueError(f"frame_select must be one of {FRAME_SELECT}: {frame_select!r}")
@@ -68,7 +68,8 @@ class CTCKLCriterion(AbsKDCriterion):
             raise ValueError(f"unlabeled must be one of {UNLABELED}: {unlabeled!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive: {temperature}")
-        self.teacher: AbsTeacher = build_teacher(**teacher)  # not a Module: not in state dict
+        # an AbsTeacher is not a Module: never in the state dict, optimizer or DDP wrapper
+        self.teacher = teacher if isinstance(teacher, AbsTeacher) else build_teacher(**teacher)
         self.temperature = temperature
         self.frame_select = frame_select
         self.unlabeled = unlabeled

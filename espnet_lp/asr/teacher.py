@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.fileio import Pathlike
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 
 
-class TeacherError(ValueError):
+class TeacherError(EspnetLPError, ValueError):
     """A teacher that cannot serve this student or this utterance."""
 
 

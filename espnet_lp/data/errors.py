@@ -3,8 +3,10 @@
 from dataclasses import dataclass
 from typing import List, Optional
 
+from espnet_lp.errors import EspnetLPError
 
-class DataPrepError(RuntimeError):
+
+class DataPrepError(EspnetLPError):
     """Raised when input data cannot be turned into a valid data directory."""
 
 

@@ -4,7 +4,7 @@ import logging
 import sys
 from typing import Callable, Optional, Sequence
 
-from espnet_lp.data.errors import DataPrepError
+from espnet_lp.errors import EspnetLPError
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
@@ -16,13 +16,13 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def run_cli(body: Callable[[], None]) -> None:
-    """Run a CLI body; a :class:`DataPrepError` becomes one clear line and exit status 1.
+    """Run a CLI body; an :class:`EspnetLPError` becomes one clear line and exit status 1.
 
     Users get the message that names the bad file/line/utterance rather than a traceback.
     """
     try:
         body()
-    except DataPrepError as e:
+    except EspnetLPError as e:
         logging.getLogger("espnet_lp").error("%s", e)
         sys.exit(1)
 

@@ -57,3 +57,31 @@ def en_batch(en_inputs):
     text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
     return (speech, torch.tensor([len(w) for w in wavs]), text,
             torch.tensor([len(i) for i in ids]))
+
+
+def train_cmd(inputs: Path, out: Path, *extra: str):
+    """asr_train arguments for the tiny config on the prepared English data."""
+    d, s = inputs / "data", inputs / "shapes"
+    return [
+        "--config", str(TINY), "--output_dir", str(out), "--ngpu", "0",
+        "--token_list", str(inputs / "token_list"), "--token_type", "char",
+        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/wav.scp,speech,sound",
+        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/text,text,text",
+        "--valid_data_path_and_name_and_type", f"{d}/dev_clean/wav.scp,speech,sound",
+        "--valid_data_path_and_name_and_type", f"{d}/dev_clean/text,text,text",
+        "--train_shape_file", f"{s}/train_clean_100/speech_shape",
+        "--train_shape_file", f"{s}/train_clean_100/text_shape.char",
+        "--valid_shape_file", f"{s}/dev_clean/speech_shape",
+        "--valid_shape_file", f"{s}/dev_clean/text_shape.char",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def trained(en_inputs, tmp_path_factory):
+    """A tiny LP model trained for 2 epochs by the CLI (also serves as a KD teacher)."""
+    from espnet_lp.bin.asr_train import main as train_main
+
+    out = tmp_path_factory.mktemp("exp") / "tiny"
+    train_main(train_cmd(en_inputs, out, "--max_epoch", "2", "--batch_size", "8"))
+    return out

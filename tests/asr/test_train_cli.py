@@ -1,37 +1,7 @@
 """A short CLI training run on the generated English corpus, reload, scoring and decoding."""
 
-from pathlib import Path
-
 import pytest
 import torch
-
-from tests.asr.conftest import TINY
-
-
-def train_cmd(inputs: Path, out: Path, *extra: str):
-    d, s = inputs / "data", inputs / "shapes"
-    return [
-        "--config", str(TINY), "--output_dir", str(out), "--ngpu", "0",
-        "--token_list", str(inputs / "token_list"), "--token_type", "char",
-        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/wav.scp,speech,sound",
-        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/text,text,text",
-        "--valid_data_path_and_name_and_type", f"{d}/dev_clean/wav.scp,speech,sound",
-        "--valid_data_path_and_name_and_type", f"{d}/dev_clean/text,text,text",
-        "--train_shape_file", f"{s}/train_clean_100/speech_shape",
-        "--train_shape_file", f"{s}/train_clean_100/text_shape.char",
-        "--valid_shape_file", f"{s}/dev_clean/speech_shape",
-        "--valid_shape_file", f"{s}/dev_clean/text_shape.char",
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="module")
-def trained(en_inputs, tmp_path_factory):
-    from espnet_lp.bin.asr_train import main as train_main
-
-    out = tmp_path_factory.mktemp("exp") / "tiny"
-    train_main(train_cmd(en_inputs, out, "--max_epoch", "2", "--batch_size", "8"))
-    return out
 
 
 @pytest.mark.slow
