@@ -19,8 +19,9 @@ def run_recipe(tmp_path: Path, recipe: str, *args: str) -> Path:
     work = tmp_path / "egs" / recipe / "al1"
     shutil.copytree(ROOT / "egs" / recipe / "al1", work)
     env = {**os.environ, "MAIN_ROOT": str(ROOT), "LIBRISPEECH": "", "AISHELL": ""}
-    subprocess.run(["./run.sh", "--synth_opts", SMALL, *args], cwd=work, env=env, check=True,
-                   capture_output=True)
+    if "--synth_opts" not in args:
+        args = ("--synth_opts", SMALL, *args)
+    subprocess.run(["./run.sh", *args], cwd=work, env=env, check=True, capture_output=True)
     return work
 
 
@@ -57,3 +58,28 @@ def test_help_lists_options(tmp_path):
     out = subprocess.run(["./run.sh", "--help"], cwd=ROOT / "egs/aishell/al1", check=True,
                          capture_output=True, text=True).stdout
     assert "--aishell_dir" in out and "--stage" in out
+
+
+@pytest.mark.slow
+def test_librispeech_recipe_trains_a_kd_teacher_on_other_speakers(tmp_path):
+    work = run_recipe(tmp_path, "librispeech_100", "--teacher_subset", "train-clean-360",
+                      "--synth_opts", SMALL + " --extra_train_utts 8",
+                      "--teacher_opts", "--max_epoch 1 --batch_size 4")
+    pool = DataDir.read(work / "data" / "train_clean_100")
+    teacher = DataDir.read(work / "data" / "train_clean_360")
+    assert not set(pool.utt2spk.values()) & set(teacher.utt2spk.values())
+    assert (work / "exp" / "teacher" / "config.yaml").is_file()
+    assert (work / "exp" / "teacher" / "1epoch.pth").is_file()
+    assert (work / "exp" / "asr_inputs" / "train_clean_360" / "speech_shape").is_file()
+
+
+@pytest.mark.slow
+def test_aishell_demo_sets_teacher_speakers_aside(tmp_path):
+    work = run_recipe(tmp_path, "aishell", "--stop_stage", "2",
+                      "--synth_opts", SMALL + " --extra_train_utts 8")
+    pool = DataDir.read(work / "data" / "train")
+    teacher = DataDir.read(work / "data" / "train_teacher")
+    assert len(pool) == 12 and len(teacher) == 8
+    assert not set(pool.utt2spk.values()) & set(teacher.utt2spk.values())
+    tokens = (work / "exp" / "asr_inputs" / "token_list").read_text().split()
+    assert tokens[0] == "<blank>" and tokens[-1] == "<sos/eos>"

@@ -23,8 +23,8 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log_level", default="INFO",
                         choices=("ERROR", "WARNING", "INFO", "DEBUG"))
-    parser.add_argument("--token_list_from", type=Path, default=None,
-                        help="Data dir whose text defines the character token list")
+    parser.add_argument("--token_list_from", type=Path, nargs="+", default=None,
+                        help="Data dir(s) whose text defines the character token list")
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--sample_rate", type=int, default=16000)
     parser.add_argument("data_dirs", nargs="*", type=Path,
@@ -37,12 +37,14 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = parse(get_parser(), cmd)
 
     def body() -> None:
-        if args.token_list_from is not None:
-            data = DataDir.read(args.token_list_from)
-            if data.text is None:
-                raise DataPrepError(f"{args.token_list_from}: no text to build tokens from")
-            write_token_list(args.output_dir / "token_list",
-                             build_char_token_list(data.text.values()))
+        if args.token_list_from:
+            texts = []
+            for d in args.token_list_from:
+                data = DataDir.read(d)
+                if data.text is None:
+                    raise DataPrepError(f"{d}: no text to build tokens from")
+                texts += data.text.values()
+            write_token_list(args.output_dir / "token_list", build_char_token_list(texts))
         for d in args.data_dirs:
             write_shape_files(DataDir.read(d), args.output_dir / d.name, args.sample_rate)
 

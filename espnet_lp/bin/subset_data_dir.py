@@ -6,6 +6,7 @@ Usage:
     python -m espnet_lp.bin.subset_data_dir --hours 10 data/train_clean_100 data/train_10h
     python -m espnet_lp.bin.subset_data_dir --speakers 20 --utterances 400 data/train data/sub
     python -m espnet_lp.bin.subset_data_dir --utt_list ids.txt data/train data/selected
+    python -m espnet_lp.bin.subset_data_dir --spk_list spk.txt --exclude data/train data/rest
 """
 
 import argparse
@@ -29,6 +30,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speakers", type=int, default=None)
     parser.add_argument("--utt_list", type=Path, default=None,
                         help="File with one utterance id per line (first column)")
+    parser.add_argument("--spk_list", type=Path, default=None,
+                        help="File with one speaker id per line: keep their utterances")
+    parser.add_argument("--exclude", action="store_true",
+                        help="With --utt_list/--spk_list: keep everything else instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("src")
     parser.add_argument("dst")
@@ -51,10 +56,20 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
 
     def body() -> None:
         data = DataDir.read(args.src)
-        if args.utt_list is not None:
-            if any(v is not None for v in (args.utterances, args.hours, args.speakers)):
-                raise DataPrepError("--utt_list cannot be combined with other criteria")
-            ids = _read_ids(args.utt_list)
+        lists = [p for p in (args.utt_list, args.spk_list) if p is not None]
+        if lists:
+            if len(lists) > 1 or any(v is not None for v in
+                                     (args.utterances, args.hours, args.speakers)):
+                raise DataPrepError("--utt_list/--spk_list cannot be combined with other "
+                                    "criteria")
+            listed = set(_read_ids(lists[0]))
+            key = (lambda u: u) if args.utt_list is not None else data.utt2spk.get
+            if args.utt_list is not None and not args.exclude:
+                ids = sorted(listed)  # unknown ids are an error in DataDir.subset
+            else:
+                ids = [u for u in data.utt_ids if (key(u) in listed) != args.exclude]
+            if not ids:
+                raise DataPrepError(f"{lists[0]}: selects no utterance of {args.src}")
         else:
             ids = select_subset(data, utterances=args.utterances, hours=args.hours,
                                 speakers=args.speakers, seed=args.seed)

@@ -16,7 +16,7 @@ class SynthConfig:
         test_utts: Utterances per test subset.
         extra_train_utts: A further labeled set with its own speakers, e.g. to train a KD
             teacher: LibriSpeech ``train-clean-360``; for AISHELL, extra ``train`` speakers
-            (listed in ``synth_meta/aishell_extra_speakers.txt``).
+            (listed in ``synth_meta/<corpus>_extra_speakers.txt``).
         other_fraction: Share of the training pool (and of AISHELL dev/test) in the "other"
             condition; LibriSpeech ``*-other`` subsets are all "other", ``*-clean`` all clean.
         utts_per_speaker: Utterances per synthetic speaker (sets the number of speakers).

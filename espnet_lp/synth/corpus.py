@@ -111,6 +111,9 @@ def _write_meta(meta_dir: Path, name: str, plan: List[PlannedUtt], frames: Dict[
                      f"{sp.rate}\t{frames[item.utt_id] / sample_rate:.3f}\t"
                      f"{item.condition.describe()}\t{int(item.extra)}\n")
     atomic_write_text(meta_dir / f"{name}_utterances.tsv", "".join(lines))
+    extra = sorted({item.speaker_id for item in plan if item.extra})
+    if extra:  # speakers of the separate labeled set (e.g. for a KD teacher)
+        atomic_write_text(meta_dir / f"{name}_extra_speakers.txt", "".join(f"{s}\n" for s in extra))
 
 
 def make_corpus(cfg: SynthConfig, out_dir: Pathlike, num_jobs: int = 1,

@@ -77,3 +77,18 @@ def test_combine(tmp_path):
     assert DataDir.combine([a, b]).utt_ids == data.utt_ids
     with pytest.raises(DataPrepError, match="occur twice"):
         DataDir.combine([a, a])
+
+
+def test_cli_speaker_lists_and_exclusion(tmp_path):
+    make_data().write(tmp_path / "src", validate=True)
+    (tmp_path / "spk").write_text("s1\ns3\n")
+    subset_main(["--spk_list", str(tmp_path / "spk"), str(tmp_path / "src"), str(tmp_path / "a")])
+    subset_main(["--spk_list", str(tmp_path / "spk"), "--exclude", str(tmp_path / "src"),
+                 str(tmp_path / "b")])
+    a, b = DataDir.read(tmp_path / "a"), DataDir.read(tmp_path / "b")
+    assert set(a.utt2spk.values()) == {"s1", "s3"} and set(b.utt2spk.values()) == {"s0", "s2"}
+    assert sorted(a.utt_ids + b.utt_ids) == make_data().utt_ids
+    (tmp_path / "none").write_text("s9\n")
+    with pytest.raises(SystemExit):
+        subset_main(["--spk_list", str(tmp_path / "none"), str(tmp_path / "src"),
+                     str(tmp_path / "c")])

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
-                    subsets: List[str]) -> Path:
+                    subsets: List[str], extra_train_utts: int = 0) -> Path:
     """Generate the English corpus, its data dirs, token list and shape files."""
     from espnet_lp.bin.make_asr_inputs import main as inputs_main
     from espnet_lp.bin.make_synth_corpus import main as synth_main
@@ -24,7 +24,8 @@ def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
 
     synth_main(["--out", str(work / "corpus"), "--languages", "en", "--seed", str(seed),
                 "--train_utts", str(train_utts), "--dev_utts", str(eval_utts),
-                "--test_utts", str(eval_utts), "--num_jobs", str(os.cpu_count() or 1)])
+                "--test_utts", str(eval_utts), "--extra_train_utts", str(extra_train_utts),
+                "--num_jobs", str(os.cpu_count() or 1)])
     prepare_main(["--corpus", "librispeech", "--corpus_dir", str(work / "corpus"),
                   "--subsets", *subsets, "--output_dir", str(work / "data")])
     names = [s.replace("-", "_") for s in subsets]
@@ -33,18 +34,19 @@ def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
     return work
 
 
-def train_args(work: Path, out: Path, config: Path, valid: str = "dev_clean") -> List[str]:
+def train_args(work: Path, out: Path, config: Path, valid: str = "dev_clean",
+               train: str = "train_clean_100") -> List[str]:
     """asr_train arguments for the prepared English data."""
     d, s = work / "data", work / "inputs"
     return [
         "--config", str(config), "--output_dir", str(out), "--ngpu", "0",
         "--token_list", str(s / "token_list"), "--token_type", "char",
-        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/wav.scp,speech,sound",
-        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/text,text,text",
+        "--train_data_path_and_name_and_type", f"{d}/{train}/wav.scp,speech,sound",
+        "--train_data_path_and_name_and_type", f"{d}/{train}/text,text,text",
         "--valid_data_path_and_name_and_type", f"{d}/{valid}/wav.scp,speech,sound",
         "--valid_data_path_and_name_and_type", f"{d}/{valid}/text,text,text",
-        "--train_shape_file", f"{s}/train_clean_100/speech_shape",
-        "--train_shape_file", f"{s}/train_clean_100/text_shape.char",
+        "--train_shape_file", f"{s}/{train}/speech_shape",
+        "--train_shape_file", f"{s}/{train}/text_shape.char",
         "--valid_shape_file", f"{s}/{valid}/speech_shape",
         "--valid_shape_file", f"{s}/{valid}/text_shape.char",
     ]

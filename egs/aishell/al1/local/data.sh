@@ -29,6 +29,7 @@ on_bad=fail                     # fail | skip: bad audio or transcripts
 on_unmatched=skip
 audio_check=full                # full | header
 nj=2                            # processes for audio checks and synthesis
+teacher_speakers=""             # speakers moved from data/train to data/train_teacher (KD)
 
 help_message=$(cat <<EOF2
 Usage: $0 [options]
@@ -41,6 +42,7 @@ Usage: $0 [options]
   --on_unmatched fail|skip  Unpaired audio/transcripts (${on_unmatched})
   --audio_check full|header (${audio_check})
   --nj N                  Parallel processes (${nj})
+  --teacher_speakers FILE Speakers set aside for a KD teacher ('${teacher_speakers}')
 EOF2
 )
 # shellcheck disable=SC1091
@@ -52,6 +54,10 @@ if [ -z "${aishell_dir}" ]; then
     python -m espnet_lp.bin.make_synth_corpus --out "${synth_dir}" --seed "${seed}" \
         --languages zh --num_jobs "${nj}" ${synth_opts}
     aishell_dir=${synth_dir}
+    # --extra_train_utts in synth_opts adds speakers for a KD teacher; they leave the pool.
+    if [ -z "${teacher_speakers}" ] && [ -f "${synth_dir}/synth_meta/aishell_extra_speakers.txt" ]; then
+        teacher_speakers=${synth_dir}/synth_meta/aishell_extra_speakers.txt
+    fi
 elif [ ! -e "${aishell_dir}" ] && [ "${allow_download}" != true ]; then
     log "Error: ${aishell_dir} does not exist (pass --allow_download true to download it)"
     exit 1
@@ -62,4 +68,11 @@ python -m espnet_lp.bin.prepare_data --corpus aishell --corpus_dir "${aishell_di
     --subsets train dev test --output_dir data --download "${allow_download}" \
     --on_bad "${on_bad}" --on_unmatched "${on_unmatched}" --audio_check "${audio_check}" \
     --num_jobs "${nj}"
+if [ -n "${teacher_speakers}" ]; then
+    log "Moving the speakers of ${teacher_speakers} from data/train to data/train_teacher"
+    python -m espnet_lp.bin.subset_data_dir --spk_list "${teacher_speakers}" data/train \
+        data/train_teacher
+    python -m espnet_lp.bin.subset_data_dir --spk_list "${teacher_speakers}" --exclude \
+        data/train data/train
+fi
 log "Successfully finished data preparation"

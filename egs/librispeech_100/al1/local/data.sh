@@ -31,6 +31,7 @@ on_unmatched=fail               # fail | skip: transcripts without audio, audio 
 audio_check=full                # full | header
 nj=2                            # processes for audio checks and synthesis
 train_sets="train-clean-100"
+teacher_subset=""               # also prepare this subset for a KD teacher (e.g. train-clean-360)
 eval_sets="dev-clean dev-other test-clean test-other"
 
 help_message=$(cat <<EOF2
@@ -44,6 +45,7 @@ Usage: $0 [options]
   --on_unmatched fail|skip  Unpaired audio/transcripts (${on_unmatched})
   --audio_check full|header (${audio_check})
   --nj N                  Parallel processes (${nj})
+  --teacher_subset NAME   Also prepare this subset for a KD teacher ('${teacher_subset}')
 EOF2
 )
 # shellcheck disable=SC1091
@@ -55,13 +57,13 @@ if [ -z "${librispeech_dir}" ]; then
     python -m espnet_lp.bin.make_synth_corpus --out "${synth_dir}" --seed "${seed}" \
         --languages en --num_jobs "${nj}" ${synth_opts}
     librispeech_dir=${synth_dir}
-    # --extra_train_utts in synth_opts adds a labeled set with other speakers (KD teacher).
-    if [ -d "${synth_dir}/LibriSpeech/train-clean-360" ]; then
-        train_sets="${train_sets} train-clean-360"
-    fi
 elif [ ! -e "${librispeech_dir}" ] && [ "${allow_download}" != true ]; then
     log "Error: ${librispeech_dir} does not exist (pass --allow_download true to download it)"
     exit 1
+fi
+
+if [ -n "${teacher_subset}" ]; then
+    train_sets="${train_sets} ${teacher_subset}"
 fi
 
 log "Data preparation from ${librispeech_dir}"
