@@ -56,3 +56,24 @@ def write_shape_files(data: DataDir, out_dir: Pathlike, sample_rate: int = 16000
         tok = _char_tokenizer()
         atomic_write_text(out_dir / "text_shape.char", "".join(
             f"{u} {len(tok.text2tokens(data.text[u]))}\n" for u in data.utt_ids))
+
+
+def asr_train_data_args(data_dir: Pathlike, shapes_dir: Pathlike, token_list: Pathlike,
+                        train: str, valid: str) -> List[str]:
+    """The data options of ``asr_train`` for data dirs prepared by this module.
+
+    Args:
+        data_dir: Parent of the data directories.
+        shapes_dir: Parent of the per-set shape-file directories (:func:`write_shape_files`).
+        token_list: The character token list.
+        train: Name of the training set under ``data_dir``.
+        valid: Name of the validation set.
+    """
+    d, s = Path(data_dir), Path(shapes_dir)
+    args = ["--token_list", str(token_list), "--token_type", "char"]
+    for role, name in (("train", train), ("valid", valid)):
+        args += [f"--{role}_data_path_and_name_and_type", f"{d / name / 'wav.scp'},speech,sound",
+                 f"--{role}_data_path_and_name_and_type", f"{d / name / 'text'},text,text",
+                 f"--{role}_shape_file", str(s / name / "speech_shape"),
+                 f"--{role}_shape_file", str(s / name / "text_shape.char")]
+    return args

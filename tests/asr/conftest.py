@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from espnet_lp.data.asr_inputs import build_char_token_list, write_shape_files, write_token_list
+from espnet_lp.data.asr_inputs import (
+    asr_train_data_args,
+    build_char_token_list,
+    write_shape_files,
+    write_token_list,
+)
 from espnet_lp.data.datadir import DataDir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,20 +66,10 @@ def en_batch(en_inputs):
 
 def train_cmd(inputs: Path, out: Path, *extra: str):
     """asr_train arguments for the tiny config on the prepared English data."""
-    d, s = inputs / "data", inputs / "shapes"
-    return [
-        "--config", str(TINY), "--output_dir", str(out), "--ngpu", "0",
-        "--token_list", str(inputs / "token_list"), "--token_type", "char",
-        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/wav.scp,speech,sound",
-        "--train_data_path_and_name_and_type", f"{d}/train_clean_100/text,text,text",
-        "--valid_data_path_and_name_and_type", f"{d}/dev_clean/wav.scp,speech,sound",
-        "--valid_data_path_and_name_and_type", f"{d}/dev_clean/text,text,text",
-        "--train_shape_file", f"{s}/train_clean_100/speech_shape",
-        "--train_shape_file", f"{s}/train_clean_100/text_shape.char",
-        "--valid_shape_file", f"{s}/dev_clean/speech_shape",
-        "--valid_shape_file", f"{s}/dev_clean/text_shape.char",
-        *extra,
-    ]
+    return ["--config", str(TINY), "--output_dir", str(out), "--ngpu", "0",
+            *asr_train_data_args(inputs / "data", inputs / "shapes", inputs / "token_list",
+                                 "train_clean_100", "dev_clean"),
+            *extra]
 
 
 @pytest.fixture(scope="session")

@@ -37,19 +37,11 @@ def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
 def train_args(work: Path, out: Path, config: Path, valid: str = "dev_clean",
                train: str = "train_clean_100") -> List[str]:
     """asr_train arguments for the prepared English data."""
-    d, s = work / "data", work / "inputs"
-    return [
-        "--config", str(config), "--output_dir", str(out), "--ngpu", "0",
-        "--token_list", str(s / "token_list"), "--token_type", "char",
-        "--train_data_path_and_name_and_type", f"{d}/{train}/wav.scp,speech,sound",
-        "--train_data_path_and_name_and_type", f"{d}/{train}/text,text,text",
-        "--valid_data_path_and_name_and_type", f"{d}/{valid}/wav.scp,speech,sound",
-        "--valid_data_path_and_name_and_type", f"{d}/{valid}/text,text,text",
-        "--train_shape_file", f"{s}/{train}/speech_shape",
-        "--train_shape_file", f"{s}/{train}/text_shape.char",
-        "--valid_shape_file", f"{s}/{valid}/speech_shape",
-        "--valid_shape_file", f"{s}/{valid}/text_shape.char",
-    ]
+    from espnet_lp.data.asr_inputs import asr_train_data_args
+
+    return ["--config", str(config), "--output_dir", str(out), "--ngpu", "0",
+            *asr_train_data_args(work / "data", work / "inputs", work / "inputs" / "token_list",
+                                 train, valid)]
 
 
 def machine() -> Dict:
