@@ -61,16 +61,55 @@ def test_help_lists_options(tmp_path):
 
 
 @pytest.mark.slow
-def test_librispeech_recipe_trains_a_kd_teacher_on_other_speakers(tmp_path):
+def test_librispeech_recipe_kd_teacher_then_a_distilled_round(tmp_path):
+    """Stages 1-4 (teacher on other speakers, cached), then what an AL round with
+    kd_weight > 0 runs: the labeled part plus the untranscribed pool, distilled from
+    exp/kd/teacher.yaml."""
+    from espnet_lp.asr.teacher import kd_train_args, read_teacher_spec
+    from espnet_lp.bin.asr_train import main as train_main
+    from espnet_lp.bin.combine_data_dirs import main as combine_main
+    from espnet_lp.bin.make_asr_inputs import main as inputs_main
+    from espnet_lp.bin.subset_data_dir import main as subset_main
+    from espnet_lp.data.asr_inputs import asr_train_data_args
+
     work = run_recipe(tmp_path, "librispeech_100", "--teacher_subset", "train-clean-360",
                       "--synth_opts", SMALL + " --extra_train_utts 8",
                       "--teacher_opts", "--max_epoch 1 --batch_size 4")
-    pool = DataDir.read(work / "data" / "train_clean_100")
-    teacher = DataDir.read(work / "data" / "train_clean_360")
+    data, exp = work / "data", work / "exp"
+    pool = DataDir.read(data / "train_clean_100")
+    teacher = DataDir.read(data / "train_clean_360")
     assert not set(pool.utt2spk.values()) & set(teacher.utt2spk.values())
-    assert (work / "exp" / "teacher" / "config.yaml").is_file()
-    assert (work / "exp" / "teacher" / "1epoch.pth").is_file()
-    assert (work / "exp" / "asr_inputs" / "train_clean_360" / "speech_shape").is_file()
+    assert (exp / "teacher" / "valid.acc.best.pth").exists()
+    assert (exp / "asr_inputs" / "train_clean_360" / "speech_shape").is_file()
+    # Stage 4 cached the teacher over the AL training and validation sets, once.
+    spec = read_teacher_spec(exp / "kd" / "teacher.yaml")
+    assert spec == {"cache_dir": str((exp / "kd" / "cache").resolve()), "topk": 8}
+    cached = {p.stem for p in (exp / "kd" / "cache" / "data").glob("*.npz")}
+    assert cached == set(pool.utt_ids) | set(DataDir.read(data / "dev").utt_ids)
+    assert read_teacher_spec(exp / "kd" / "teacher_model.yaml")["asr_model_file"].endswith(
+        "exp/teacher/valid.acc.best.pth")
+
+    # A round: 6 labeled utterances, the rest of the pool without transcripts.
+    ids = tmp_path / "labeled_ids"
+    ids.write_text("".join(f"{u}\n" for u in pool.utt_ids[:6]))
+    subset_main(["--utt_list", str(ids), str(data / "train_clean_100"), str(data / "labeled")])
+    subset_main(["--utt_list", str(ids), "--exclude", str(data / "train_clean_100"),
+                 str(data / "pool")])
+    combine_main(["--untranscribed", str(data / "pool"), str(data / "round"),
+                  str(data / "labeled")])
+    inputs_main(["--output_dir", str(exp / "asr_inputs"), str(data / "round")])
+    shapes = (exp / "asr_inputs" / "round" / "text_shape.char").read_text().splitlines()
+    assert sum(line.endswith(" 0") for line in shapes) == len(pool) - 6
+    train_main(["--config", str(ROOT / "conf/tuning/train_lp_tiny.yaml"), "--output_dir",
+                str(exp / "round"), "--ngpu", "0", "--max_epoch", "1", "--batch_size", "4",
+                *asr_train_data_args(data, exp / "asr_inputs", exp / "asr_inputs" / "token_list",
+                                     "round", "dev"),
+                *kd_train_args(spec, 0.5)])
+    import torch
+
+    stats = torch.load(exp / "round" / "checkpoint.pth",
+                       weights_only=False)["reporter"]["stats"][1]["train"]
+    assert stats["loss_kd"] > 0 and "loss_asr_labeled" in stats
 
 
 @pytest.mark.slow

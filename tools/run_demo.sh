@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: install everything, then run both recipes on generated
-# corpora in the real LibriSpeech and AISHELL-1 layouts (for now: corpus generation and data
-# preparation, i.e. stage 1).
+# corpora in the real LibriSpeech and AISHELL-1 layouts (for now: corpus generation, data
+# preparation, token list and shape files, i.e. stages 1-2; options go to both run.sh).
 #
 # Usage:
 #   bash tools/run_demo.sh

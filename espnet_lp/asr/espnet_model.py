@@ -195,8 +195,12 @@ class ESPnetLPASRModel(ESPnetASRModel):
         if not bool(labeled.all()):
             if self.interctc_weight != 0.0:
                 raise ValueError("untranscribed utterances do not work with interctc_weight")
-            loss = self._labeled_asr_loss(stash, labeled, text_lengths, loss)
-            stats["loss_asr_labeled"] = loss.detach()
+            loss, parts = self._labeled_asr_loss(stash, labeled, text_lengths, loss)
+            stats["loss_asr_labeled"] = loss.detach() if parts else None
+            # ESPnet's figures include the empty "transcripts"; report the transcribed ones.
+            for name in ("ctc", "att"):
+                if f"loss_{name}" in stats:
+                    stats[f"loss_{name}"] = parts[name].detach() if parts else None
         if use_kd:
             student_logits = self.ctc.ctc_lo(stash["enc"])
             loss_kd, kd_stats = self.kd(speech, speech_lengths, student_logits,
@@ -218,10 +222,10 @@ class ESPnetLPASRModel(ESPnetASRModel):
         return loss, stats, weight
 
     def _labeled_asr_loss(self, stash, labeled, text_lengths, espnet_loss):
-        """ESPnet's hybrid loss over the transcribed utterances of a mixed batch only."""
+        """ESPnet's hybrid loss over the transcribed utterances of a mixed batch, and its parts."""
         n = labeled.sum()
         if int(n) == 0:
-            return espnet_loss * 0.0  # keeps the graph; nothing to learn from transcripts
+            return espnet_loss * 0.0, {}  # keeps the graph; nothing to learn from transcripts
         parts = {}
         if "ctc" in stash:
             parts["ctc"] = stash["ctc"][labeled].sum() / n
@@ -229,8 +233,8 @@ class ESPnetLPASRModel(ESPnetASRModel):
             denom = (text_lengths[labeled] + 1).sum() if self.criterion_att.normalize_length else n
             parts["att"] = stash["att"][labeled].sum() / denom
         if len(parts) == 2:
-            return self.ctc_weight * parts["ctc"] + (1.0 - self.ctc_weight) * parts["att"]
-        return next(iter(parts.values()))
+            return self.ctc_weight * parts["ctc"] + (1.0 - self.ctc_weight) * parts["att"], parts
+        return next(iter(parts.values())), parts
 
     @torch.no_grad()
     def utterance_losses(self, speech, speech_lengths, text, text_lengths) -> Dict:

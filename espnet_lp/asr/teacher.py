@@ -4,6 +4,10 @@ Both give CTC log-posteriors at a temperature, as :class:`TeacherPosteriors`. Th
 teacher is held outside PyTorch's module tree (a plain attribute), so it is never part of the
 student's state dict, optimizer, gradients or DDP wrapper; it runs in eval mode under
 ``no_grad``.
+
+A *teacher spec* is the ``kd_conf.teacher`` mapping kept in a yaml file (the recipes write
+``exp/kd/teacher.yaml`` in stages 3-4); :func:`kd_train_args` turns it into the ``asr_train``
+options of a distilled training run, so every active-learning round uses the same teacher.
 """
 
 import hashlib
@@ -12,7 +16,7 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -221,3 +225,61 @@ def build_teacher(asr_train_config: Optional[str] = None, asr_model_file: Option
     if cache_dir is not None:
         return CachedTeacher(cache_dir, topk=topk, verify_audio=verify_audio)
     return OnlineTeacher(asr_train_config, asr_model_file, zoo_zip)
+
+
+TEACHER_KEYS = {"asr_train_config", "asr_model_file", "zoo_zip", "cache_dir", "topk",
+                "verify_audio"}
+_PATH_KEYS = ("asr_train_config", "asr_model_file", "zoo_zip", "cache_dir")
+
+
+def read_teacher_spec(path: Pathlike) -> Dict:
+    """Read a teacher spec (the ``kd_conf.teacher`` mapping) from a yaml file.
+
+    Relative paths in it are taken relative to the file's directory, so a recipe's
+    ``exp/kd/teacher.yaml`` stays valid wherever the training runs from.
+
+    Raises:
+        TeacherError: Missing file, not a mapping, unknown keys, or neither a model nor a
+            cache named (the message names the file).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise TeacherError(f"{path}: teacher spec not found (run the recipe's teacher stage)")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise TeacherError(f"{path}: not valid yaml ({e})") from None
+    if not isinstance(spec, dict):
+        raise TeacherError(f"{path}: expected a mapping of {sorted(TEACHER_KEYS)}")
+    unknown = sorted(set(spec) - TEACHER_KEYS)
+    if unknown:
+        raise TeacherError(f"{path}: unknown teacher keys {unknown}; known: {sorted(TEACHER_KEYS)}")
+    if not ({"cache_dir", "zoo_zip"} & set(spec)
+            or {"asr_train_config", "asr_model_file"} <= set(spec)):
+        raise TeacherError(f"{path}: name asr_train_config + asr_model_file, zoo_zip or cache_dir")
+    for key in _PATH_KEYS:
+        if spec.get(key) is not None and not Path(spec[key]).is_absolute():
+            spec[key] = str((path.parent / spec[key]).resolve())
+    return spec
+
+
+def kd_train_args(teacher: Mapping, kd_weight: float, kd_conf: Optional[Mapping] = None
+                  ) -> List[str]:
+    """``asr_train`` options that distil from ``teacher`` (none when ``kd_weight`` is 0).
+
+    Args:
+        teacher: A teacher spec (:func:`read_teacher_spec`).
+        kd_weight: Weight of the KD loss, in [0, 1).
+        kd_conf: Other ``ctc_kl`` options, e.g. ``{"temperature": 2.0}``.
+    """
+    if not 0.0 <= kd_weight < 1.0:
+        raise TeacherError(f"kd_weight must be in [0, 1): {kd_weight}")
+    if kd_weight == 0.0:
+        return []
+    args = ["--kd", "ctc_kl", "--model_conf", f"kd_weight={kd_weight}",
+            "--kd_conf", "teacher=" + json.dumps(dict(teacher), sort_keys=True)]
+    for key, value in (kd_conf or {}).items():
+        args += ["--kd_conf", f"{key}={json.dumps(value)}"]
+    return args

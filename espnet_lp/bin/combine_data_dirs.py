@@ -3,6 +3,8 @@
 
 Usage:
     python -m espnet_lp.bin.combine_data_dirs data/dev data/dev_clean data/dev_other
+    # labeled set + the pool without transcripts (distillation uses its audio, KL term only):
+    python -m espnet_lp.bin.combine_data_dirs --untranscribed data/pool data/train_kd data/labeled
 """
 
 import argparse
@@ -19,6 +21,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log_level", default="INFO",
                         choices=("ERROR", "WARNING", "INFO", "DEBUG"))
     parser.add_argument("dst", help="Output data directory (written atomically)")
+    parser.add_argument("--untranscribed", action="append", default=[], metavar="DIR",
+                        help="Add this directory's utterances without transcripts (their "
+                             "text, if any, is dropped); repeatable")
     parser.add_argument("src", nargs="+", help="Input data directories")
     return parser
 
@@ -26,7 +31,15 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     """Combine and write."""
     args = parse(get_parser(), cmd)
-    run_cli(lambda: DataDir.combine([DataDir.read(s) for s in args.src]).write(args.dst))
+
+    def body() -> None:
+        data = DataDir.combine([DataDir.read(s) for s in args.src])
+        if args.untranscribed:
+            pool = DataDir.combine([DataDir.read(s) for s in args.untranscribed])
+            data = data.with_untranscribed(pool)
+        data.write(args.dst)
+
+    run_cli(body)
 
 
 if __name__ == "__main__":

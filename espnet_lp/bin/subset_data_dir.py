@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
+from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.data.subset import select_subset
 from espnet_lp.utils.cli import parse, run_cli
 
@@ -40,16 +41,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_ids(path: Path):
-    ids = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                raise DataPrepError(f"{path}:{lineno}: empty line")
-            ids.append(line.split()[0])
-    return ids
-
-
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     """Write the subset to ``dst`` atomically."""
     args = parse(get_parser(), cmd)
@@ -62,7 +53,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                                      (args.utterances, args.hours, args.speakers)):
                 raise DataPrepError("--utt_list/--spk_list cannot be combined with other "
                                     "criteria")
-            listed = set(_read_ids(lists[0]))
+            listed = set(read_id_list(lists[0]))
             key = (lambda u: u) if args.utt_list is not None else data.utt2spk.get
             if args.utt_list is not None and not args.exclude:
                 ids = sorted(listed)  # unknown ids are an error in DataDir.subset

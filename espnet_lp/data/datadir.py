@@ -1,7 +1,12 @@
 """A Kaldi/ESPnet data directory held in memory.
 
 Files: ``wav.scp``, ``text`` (optional: an untranscribed pool has none), ``utt2spk``,
-``spk2utt`` (derived, never stored separately in memory) and ``utt2dur``.
+``spk2utt`` (derived, never stored separately in memory), ``utt2dur`` and ``untranscribed``.
+
+A *partly transcribed* directory (the labeled set plus the still-unlabeled pool, for
+distillation: see :meth:`DataDir.with_untranscribed`) lists its utterances without transcript
+in ``untranscribed``; their ``text`` lines hold the id only, which ESPnet reads as an empty
+transcript (``text_lengths == 0``). An empty transcript anywhere else is an error.
 """
 
 from dataclasses import dataclass, field
@@ -9,10 +14,10 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from espnet_lp.data.errors import DataPrepError
-from espnet_lp.data.kaldi_io import format_kaldi_map, read_kaldi_map
+from espnet_lp.data.kaldi_io import format_kaldi_map, read_id_list, read_kaldi_map
 from espnet_lp.utils.fileio import Pathlike, atomic_directory
 
-FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur")
+FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur", "untranscribed")
 
 
 @dataclass
@@ -22,7 +27,8 @@ class DataDir:
     Args:
         wav_scp: utt -> audio path (or Kaldi pipe).
         utt2spk: utt -> speaker.
-        text: utt -> transcript; ``None`` for an untranscribed set.
+        text: utt -> transcript; ``None`` for an untranscribed set; ``""`` for the
+            untranscribed utterances of a partly transcribed set.
         utt2dur: utt -> duration in seconds; ``None`` if unknown.
     """
 
@@ -45,6 +51,25 @@ class DataDir:
         for utt in self.utt_ids:
             out.setdefault(self.utt2spk[utt], []).append(utt)
         return dict(sorted(out.items()))
+
+    def untranscribed_ids(self) -> List[str]:
+        """Utterances of a partly transcribed set that have no transcript (sorted)."""
+        return [] if self.text is None else sorted(u for u, t in self.text.items() if t == "")
+
+    def with_untranscribed(self, pool: "DataDir") -> "DataDir":
+        """This (transcribed) set plus ``pool``'s utterances *without* their transcripts.
+
+        The pool's own ``text``, if it has one (a simulated pool keeps the held-back
+        transcripts of the oracle), is dropped, so nothing leaks into training.
+
+        Raises:
+            DataPrepError: This set has no transcripts, or the two share utterance ids.
+        """
+        if self.text is None:
+            raise DataPrepError("with_untranscribed: the transcribed part has no text")
+        blank = DataDir(wav_scp=pool.wav_scp, utt2spk=pool.utt2spk,
+                        text={u: "" for u in pool.wav_scp}, utt2dur=pool.utt2dur)
+        return DataDir.combine([self, blank])
 
     def total_hours(self) -> float:
         """Total duration in hours (requires ``utt2dur``)."""
@@ -98,7 +123,18 @@ class DataDir:
         for name in ("wav.scp", "utt2spk"):
             if not (path / name).is_file():
                 raise DataPrepError(f"{path / name}: missing (not a data directory?)")
-        text = read_kaldi_map(path / "text") if (path / "text").is_file() else None
+        text = None
+        if (path / "text").is_file():
+            untranscribed = set()
+            if (path / "untranscribed").is_file():
+                untranscribed = set(read_id_list(path / "untranscribed"))
+            text = read_kaldi_map(path / "text", allow_empty_value=bool(untranscribed))
+            for utt, value in text.items():
+                if (value == "") != (utt in untranscribed):
+                    raise DataPrepError(
+                        f"{path / 'text'}: utterance {utt}: "
+                        + ("empty transcript" if value == "" else
+                           f"has a transcript but is listed in {path / 'untranscribed'}"))
         utt2dur = None
         if (path / "utt2dur").is_file():
             utt2dur = {}
@@ -146,5 +182,7 @@ class DataDir:
         dump("spk2utt", ((s, " ".join(u)) for s, u in self.spk2utt().items()))
         if self.text is not None:
             dump("text", self.text.items())
+            if self.untranscribed_ids():
+                dump("untranscribed", ((u, "") for u in self.untranscribed_ids()))
         if self.utt2dur is not None:
             dump("utt2dur", ((u, f"{d:.3f}") for u, d in self.utt2dur.items()))

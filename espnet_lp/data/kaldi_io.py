@@ -1,7 +1,7 @@
 """Reading and writing Kaldi two-column text files (``wav.scp``, ``text``, ``utt2spk`` ...)."""
 
 from pathlib import Path
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.utils.fileio import Pathlike, atomic_write_text
@@ -40,6 +40,25 @@ def read_kaldi_map(path: Pathlike, allow_empty_value: bool = False) -> Dict[str,
                 raise DataPrepError(f"{where}: duplicate key {key!r}")
             out[key] = value
     return out
+
+
+def read_id_list(path: Pathlike) -> List[str]:
+    """The first field of every line (an id list; extra columns such as scores are ignored).
+
+    Raises:
+        DataPrepError: Non-UTF-8 bytes or an empty line, naming ``file:line``.
+    """
+    ids = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                fields = raw.decode("utf-8").split()
+            except UnicodeDecodeError as e:
+                raise DataPrepError(f"{path}:{lineno}: not valid UTF-8 ({e.reason})") from None
+            if not fields:
+                raise DataPrepError(f"{path}:{lineno}: empty line")
+            ids.append(fields[0])
+    return ids
 
 
 def format_kaldi_map(items: Iterable[Tuple[str, str]]) -> str:

@@ -64,7 +64,8 @@ def find_problems(
     Checks: required files present; each file UTF-8, sorted and unique by key; ``utt2spk`` and
     ``spk2utt`` describe the same mapping, with utterance order consistent with speaker order
     (so speaker-sorted and utterance-sorted views agree, as Kaldi requires); ``wav.scp``,
-    ``text`` and ``utt2dur`` cover exactly the utterances of ``utt2spk``; transcripts non-empty;
+    ``text`` and ``utt2dur`` cover exactly the utterances of ``utt2spk``; transcripts non-empty
+    (except those listed in ``untranscribed``: see :mod:`espnet_lp.data.datadir`);
     durations positive numbers; audio files exist.
 
     Args:
@@ -103,9 +104,25 @@ def find_problems(
     for name in ("wav.scp", "text", "utt2dur"):
         if name in tables:
             _check_same_keys("utt2spk", utts, d / name, [r[0] for r in tables[name]], problems)
+    # Only a partly transcribed set (labeled + pool, for distillation) has empty transcripts,
+    # and exactly for the utterances it lists in ``untranscribed``.
+    untranscribed = set()
+    if (d / "untranscribed").is_file():
+        rows = _read_lines(d / "untranscribed", problems)
+        _check_sorted_unique(d / "untranscribed", [r[0] for r in rows], problems)
+        untranscribed = {r[0] for r in rows}
+        unknown = sorted(untranscribed - set(utts))
+        if unknown:
+            problems.append(Problem("mismatch", str(d / "untranscribed"),
+                                    f"{len(unknown)} utterances not in utt2spk",
+                                    utt_id=unknown[0]))
     for lineno, row in enumerate(tables.get("text", []), 1):
-        if len(row) < 2:
+        if len(row) < 2 and row[0] not in untranscribed:
             problems.append(Problem("empty_text", f"{d / 'text'}:{lineno}", "empty transcript",
+                                    utt_id=row[0]))
+        elif len(row) >= 2 and row[0] in untranscribed:
+            problems.append(Problem("mismatch", f"{d / 'text'}:{lineno}",
+                                    f"has a transcript but is listed in {d / 'untranscribed'}",
                                     utt_id=row[0]))
     for lineno, row in enumerate(tables.get("utt2dur", []), 1):
         try:

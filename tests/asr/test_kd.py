@@ -13,6 +13,8 @@ from espnet_lp.asr.teacher import (
     CachedTeacher,
     TeacherError,
     TeacherPosteriors,
+    kd_train_args,
+    read_teacher_spec,
     save_cache_entry,
 )
 from tests.asr.conftest import build_tiny, train_cmd
@@ -227,3 +229,59 @@ def test_cli_training_with_online_teacher_and_with_cache(en_inputs, trained, tmp
     stats = torch.load(tmp_path / "cached" / "checkpoint.pth",
                        weights_only=False)["reporter"]["stats"][1]["train"]
     assert math.isfinite(stats["loss_kd"])
+
+
+@pytest.mark.slow
+def test_cache_refuses_a_second_teacher_or_other_settings(en_inputs, trained, tmp_path):
+    from espnet_lp.bin.kd_cache import build_cache, get_parser
+    from espnet_lp.bin.kd_cache import main as cache_main
+
+    spec = tmp_path / "teacher.yaml"
+    spec.write_text(f"asr_train_config: {trained / 'config.yaml'}\n"
+                    f"asr_model_file: {trained / '2epoch.pth'}\n")
+    data = ["--data_path_and_name_and_type", f"{en_inputs}/data/dev_clean/wav.scp,speech,sound",
+            "--output_dir", str(tmp_path / "cache")]
+    cache_main(["--teacher_spec", str(spec), "--topk", "4", *data])
+    entries = sorted((tmp_path / "cache" / "data").iterdir())
+    cache_main(["--teacher_spec", str(spec), "--topk", "4", *data])  # resumes: nothing to do
+    assert sorted((tmp_path / "cache" / "data").iterdir()) == entries
+    other = ["--asr_train_config", str(trained / "config.yaml"),
+             "--asr_model_file", str(trained / "1epoch.pth"), "--topk", "4"]
+    for cmd, what in [(other, "teacher_fingerprint"),
+                      (["--teacher_spec", str(spec), "--topk", "8"], "topk")]:
+        with pytest.raises(TeacherError, match=f"built with other {what}"):
+            build_cache(get_parser().parse_args(cmd + data))
+    assert sorted((tmp_path / "cache" / "data").iterdir()) == entries
+
+
+def test_teacher_spec_file(tmp_path):
+    spec = tmp_path / "kd" / "teacher.yaml"
+    spec.parent.mkdir()
+    spec.write_text("asr_train_config: ../teacher/config.yaml\nasr_model_file: /m.pth\n")
+    got = read_teacher_spec(spec)
+    assert got == {"asr_train_config": str(tmp_path / "teacher" / "config.yaml"),
+                   "asr_model_file": "/m.pth"}
+    for text, match in [("cache_dir: [1\n", "not valid yaml"), ("- a\n", "expected a mapping"),
+                        ("cache_dir: c\ntopk: 8\nmodel: x\n", "unknown teacher keys"),
+                        ("asr_train_config: c.yaml\n", "asr_model_file, zoo_zip or cache_dir")]:
+        spec.write_text(text)
+        with pytest.raises(TeacherError, match=match) as e:
+            read_teacher_spec(spec)
+        assert str(spec) in str(e.value)
+    with pytest.raises(TeacherError, match="not found"):
+        read_teacher_spec(tmp_path / "absent.yaml")
+
+
+def test_kd_train_args():
+    assert kd_train_args({"cache_dir": "/c"}, 0.0) == []
+    args = kd_train_args({"cache_dir": "/c", "topk": 8}, 0.5, {"frame_select": "teacher_nonblank"})
+    assert args == ["--kd", "ctc_kl", "--model_conf", "kd_weight=0.5",
+                    "--kd_conf", 'teacher={"cache_dir": "/c", "topk": 8}',
+                    "--kd_conf", 'frame_select="teacher_nonblank"']
+    from espnet_lp.tasks.asr import LPASRTask
+
+    parsed = LPASRTask.get_parser().parse_args(["--output_dir", "x", *args])
+    assert parsed.kd_conf == {"teacher": {"cache_dir": "/c", "topk": 8},
+                              "frame_select": "teacher_nonblank"}
+    with pytest.raises(TeacherError, match="kd_weight"):
+        kd_train_args({"cache_dir": "/c"}, 1.0)

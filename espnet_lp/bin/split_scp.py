@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Split a Kaldi-style list (``wav.scp``, ``text``, an id list) into N key files.
+
+Like Kaldi's ``utils/split_scp.pl``: contiguous chunks whose sizes differ by at most one line,
+in input order, so shard ``n`` of a sharded job (``kd_cache``, pool scoring, decoding) gets
+``--key_file <out_n>``.
+
+Usage:
+    python -m espnet_lp.bin.split_scp data/train/wav.scp exp/keys/keys.1 exp/keys/keys.2
+    python -m espnet_lp.bin.split_scp --nj 8 data/train/wav.scp exp/keys   # exp/keys/keys.{1..8}
+"""
+
+import argparse
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from espnet_lp.data.errors import DataPrepError
+from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.fileio import atomic_write_text
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser.add_argument("--nj", type=int, default=None,
+                        help="Number of shards: then the single output is a directory that "
+                             "receives keys.1 .. keys.<nj>")
+    parser.add_argument("scp", type=Path, help="Input list")
+    parser.add_argument("outputs", type=Path, nargs="+", help="Output key files (or directory)")
+    return parser
+
+
+def split_lines(lines: List[str], n: int) -> List[List[str]]:
+    """``n`` contiguous chunks of ``lines``, sizes differing by at most one."""
+    size, extra = divmod(len(lines), n)
+    chunks, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append(lines[start:end])
+        start = end
+    return chunks
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    """Write the shards atomically."""
+    args = parse(get_parser(), cmd)
+
+    def body() -> None:
+        outputs = args.outputs
+        if args.nj is not None:
+            if len(outputs) != 1 or args.nj < 1:
+                raise DataPrepError("--nj N needs exactly one output directory and N >= 1")
+            outputs = [outputs[0] / f"keys.{n}" for n in range(1, args.nj + 1)]
+        with open(args.scp, encoding="utf-8") as f:
+            lines = f.readlines()
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                raise DataPrepError(f"{args.scp}:{lineno}: empty line")
+        if len(lines) < len(outputs):
+            raise DataPrepError(f"{args.scp}: {len(lines)} lines cannot fill "
+                                f"{len(outputs)} shards (use fewer jobs)")
+        for out, chunk in zip(outputs, split_lines(lines, len(outputs))):
+            atomic_write_text(out, "".join(chunk))
+
+    run_cli(body)
+
+
+if __name__ == "__main__":
+    main()
