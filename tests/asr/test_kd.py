@@ -245,8 +245,11 @@ def test_cache_refuses_a_second_teacher_or_other_settings(en_inputs, trained, tm
     entries = sorted((tmp_path / "cache" / "data").iterdir())
     cache_main(["--teacher_spec", str(spec), "--topk", "4", *data])  # resumes: nothing to do
     assert sorted((tmp_path / "cache" / "data").iterdir()) == entries
+    state = torch.load(trained / "2epoch.pth", map_location="cpu")
+    state = {k: v + 0.01 if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, tmp_path / "other.pth")  # another teacher: same shape, other weights
     other = ["--asr_train_config", str(trained / "config.yaml"),
-             "--asr_model_file", str(trained / "1epoch.pth"), "--topk", "4"]
+             "--asr_model_file", str(tmp_path / "other.pth"), "--topk", "4"]
     for cmd, what in [(other, "teacher_fingerprint"),
                       (["--teacher_spec", str(spec), "--topk", "8"], "topk")]:
         with pytest.raises(TeacherError, match=f"built with other {what}"):
