@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # How parallel jobs run: "local" (processes on this machine) or "slurm" (srun/sbatch).
 # Pool scoring and decoding are split into nj jobs by key files and run through this backend.
 cmd_backend=${cmd_backend:-local}

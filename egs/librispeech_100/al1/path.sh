@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment of the recipe: the repository root and its virtual environment.
 MAIN_ROOT=${MAIN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 export MAIN_ROOT
