@@ -111,6 +111,18 @@ def test_librispeech_recipe_kd_teacher_then_a_distilled_round(tmp_path):
                        weights_only=False)["reporter"]["stats"][1]["train"]
     assert stats["loss_kd"] > 0 and "loss_asr_labeled" in stats
 
+    # A given teacher (ESPnet exp dir) replaces training; a wrong path is a clear error.
+    env = {**os.environ, "MAIN_ROOT": str(ROOT)}
+    subprocess.run(["./run.sh", "--stage", "3", "--stop_stage", "3", "--teacher_model",
+                    str(exp / "round"), "--teacher_checkpoint", "1epoch.pth"],
+                   cwd=work, env=env, check=True, capture_output=True)
+    assert read_teacher_spec(exp / "kd" / "teacher.yaml") == {
+        "asr_train_config": str((exp / "round" / "config.yaml").resolve()),
+        "asr_model_file": str(exp.resolve() / "round" / "1epoch.pth")}
+    bad = subprocess.run(["./run.sh", "--stage", "3", "--teacher_model", "nowhere"],
+                         cwd=work, env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "neither a zoo zip nor an exp dir" in bad.stdout + bad.stderr
+
 
 @pytest.mark.slow
 def test_aishell_demo_sets_teacher_speakers_aside(tmp_path):
