@@ -65,6 +65,8 @@ def test_librispeech_recipe_kd_teacher_then_a_distilled_round(tmp_path):
     """Stages 1-4 (teacher on other speakers, cached), then what an AL round with
     kd_weight > 0 runs: the labeled part plus the untranscribed pool, distilled from
     exp/kd/teacher.yaml."""
+    import torch
+
     from espnet_lp.asr.teacher import kd_train_args, read_teacher_spec
     from espnet_lp.bin.asr_train import main as train_main
     from espnet_lp.bin.combine_data_dirs import main as combine_main
@@ -105,8 +107,6 @@ def test_librispeech_recipe_kd_teacher_then_a_distilled_round(tmp_path):
                 *asr_train_data_args(data, exp / "asr_inputs", exp / "asr_inputs" / "token_list",
                                      "round", "dev"),
                 *kd_train_args(spec, 0.5)])
-    import torch
-
     stats = torch.load(exp / "round" / "checkpoint.pth",
                        weights_only=False)["reporter"]["stats"][1]["train"]
     assert stats["loss_kd"] > 0 and "loss_asr_labeled" in stats

@@ -49,20 +49,23 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def valid_cer(exp: Path):
-    stats = torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+def epoch_stats(exp: Path) -> dict:
+    """ESPnet's per-epoch reporter statistics of a finished training run."""
+    return torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+
+
+def valid_cer(stats: dict) -> list:
     return [round(float(stats[e]["valid"]["cer_ctc"]), 4) for e in sorted(stats)]
 
 
-def teacher_cer(exp: Path) -> float:
+def best_acc_cer(stats: dict) -> float:
     """Validation CER of the checkpoint KD uses (best validation accuracy)."""
-    stats = torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
     best = max(stats, key=lambda e: float(stats[e]["valid"]["acc"]))
     return round(float(stats[best]["valid"]["cer_ctc"]), 4)
 
 
-def training_seconds(exp: Path) -> float:
-    stats = torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+def training_seconds(stats: dict) -> float:
+    """Training + validation time of all epochs (so a reused teacher still reports its cost)."""
     return round(sum(stats[e][phase]["time"].total_seconds()  # a datetime.timedelta
                      for e in stats for phase in stats[e]), 1)
 
@@ -99,7 +102,9 @@ def main() -> None:
         shutil.rmtree(work / "exp" / name, ignore_errors=True)  # students always start afresh
         train_main(train_args(work, work / "exp" / name, args.config) + student + extra)
 
-    no_kd, kd = valid_cer(work / "exp" / "no_kd"), valid_cer(work / "exp" / "kd")
+    stats = {name: epoch_stats(exp) for name, exp in
+             [("teacher", teacher), ("no_kd", work / "exp" / "no_kd"), ("kd", work / "exp" / "kd")]}
+    no_kd, kd = valid_cer(stats["no_kd"]), valid_cer(stats["kd"])
     target = no_kd[-1]
     reached = epochs_to_reach(kd, target)
     ratio = None if reached is None else round(reached / len(no_kd), 3)
@@ -108,12 +113,9 @@ def main() -> None:
         "epochs_kd_to_reach_no_kd_final": reached,
         "no_kd_final_cer": target,
         "kd_final_cer": kd[-1],
-        "teacher_cer": teacher_cer(teacher),
+        "teacher_cer": best_acc_cer(stats["teacher"]),
         "cer_per_epoch": {"no_kd": no_kd, "kd": kd},
-        # Training + validation time of all epochs, from ESPnet's reporter (so a reused
-        # teacher still reports what it cost).
-        "seconds": {name: training_seconds(work / "exp" / name if name != "teacher" else teacher)
-                    for name in ("teacher", "no_kd", "kd")},
+        "seconds": {name: training_seconds(st) for name, st in stats.items()},
         "teacher_reused": teacher_reused,
         "student_utterances": args.student_utts,
         "teacher_utterances": args.teacher_utts,
