@@ -1,8 +1,10 @@
 """espnet-lp: loss-prediction active learning and knowledge distillation for ESPnet2 ASR.
 
-Importing the package is cheap (it does not import ESPnet). It arranges that, in this process,
-importing ESPnet's ASR task registers espnet-lp's components, and that two noisy imports of
-ESPnet's stack stay quiet.
+Importing the package is cheap (it does not import ESPnet): it arranges that, in this process,
+importing ESPnet's ASR task registers ``model: lp_espnet`` (:mod:`espnet_lp.registry`).
+Installed, the package does this in every interpreter of its environment: the
+``espnet_lp.pth`` file that ``pip install`` puts into site-packages imports it at start-up,
+so stock ESPnet entry points need no ``import espnet_lp``.
 """
 
 from espnet_lp.utils import import_hooks as _hooks
@@ -16,6 +18,4 @@ def _register() -> None:
     register()
 
 
-_hooks.quiet_import("espnet.nets.pytorch_backend.transformer.attention")
-_hooks.quiet_import("g2p_en.g2p")
 _hooks.when_imported("espnet2.tasks.asr", _register)

@@ -10,18 +10,23 @@ ASR loss is exactly ESPnet's); this subclass only
 - scores untranscribed audio: :meth:`score_pool`.
 """
 
+import inspect
+import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from espnet2.asr.espnet_model import ESPnetASRModel
+from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
 
-from espnet_lp.asr.kd import AbsKDCriterion
+from espnet_lp.asr.kd import KD_CRITERIA, AbsKDCriterion, CTCKLCriterion
 from espnet_lp.asr.loss_predictor import (
+    LP_DECODERS,
     TARGETS,
     AbsLPDecoder,
+    LPMLPDecoder,
     ctc_posterior_stats,
     decoder_posterior_stats,
     masked_mean,
@@ -30,20 +35,44 @@ from espnet_lp.asr.lp_losses import spearman
 from espnet_lp.asr.teacher import subsampling_factor
 
 TARGET_NORMS = ("token", "none")
+#: Keys of a checkpoint that only an LP model has (a stock export drops them).
+PLUGIN_KEYS = ("lp_decoder.", "lp_epoch")
+
+logger = logging.getLogger(__name__)
+
+
+def is_plugin_key(key: str) -> bool:
+    """Whether a state-dict key belongs to espnet-lp's additions, not to the stock model."""
+    return key == "lp_epoch" or key.startswith("lp_decoder.")
+
+
+def _choose(choices: Dict[str, type], name: Optional[str], option: str) -> Optional[type]:
+    if name is None or name.lower() in ("none", "null", "nil"):
+        return None
+    if name not in choices:
+        raise ValueError(f"model_conf.{option} must be one of {sorted(choices)} or none: {name!r}")
+    return choices[name]
 
 
 class ESPnetLPASRModel(ESPnetASRModel):
-    """ESPnet ASR model + loss prediction (``model: lp_espnet``).
+    """ESPnet ASR model + loss prediction (+ distillation): ``model: lp_espnet``.
+
+    Everything is configured in ``model_conf``, so stock ``espnet2.bin.asr_train`` builds it
+    once ``lp_espnet`` is registered (see :mod:`espnet_lp.registry`), and a stock model's
+    ``config.yaml`` never gains keys that mean nothing to it.
 
     Args:
-        lp_decoder: The LP module; usually attached by ``LPASRTask.build_model`` from
-            ``lp_decoder``/``lp_decoder_conf`` through :meth:`set_lp_decoder`. Without it the
-            model behaves exactly like ``ESPnetASRModel``.
+        lp_decoder: The LP module, a name of :data:`LP_DECODERS` (``lp_mlp``), or None for
+            none (the model then behaves exactly like ``ESPnetASRModel``).
+        lp_decoder_conf: Options of the LP module (its constructor's keyword arguments;
+            the encoder and decoder widths are filled in here).
         lp_weight: Weight of the LP loss added to the ASR loss.
         lp_target_norm: ``token``: LP targets are per-token losses (CTC loss / transcript
             length, attention loss / (length + 1) for <eos>); ``none``: raw sums.
-        kd: Knowledge-distillation criterion; usually attached by ``LPASRTask.build_model``
-            from ``kd``/``kd_conf`` through :meth:`set_kd`.
+        kd: Knowledge-distillation criterion, a name of :data:`KD_CRITERIA` (``ctc_kl``),
+            or None.
+        kd_conf: Options of the criterion, including its ``teacher``. The teacher is loaded
+            the first time the model trains, never for decoding or scoring.
         kd_weight: The loss is ``(1 - kd_weight) * asr_loss + kd_weight * kd_loss`` (plus
             ``lp_weight * lp_loss``); 0 disables KD.
         **kwargs: Everything ``ESPnetASRModel`` takes.
@@ -53,10 +82,12 @@ class ESPnetLPASRModel(ESPnetASRModel):
     def __init__(
         self,
         *args,
-        lp_decoder: Optional[AbsLPDecoder] = None,
+        lp_decoder: Optional[str] = "lp_mlp",
+        lp_decoder_conf: Optional[Dict] = None,
         lp_weight: float = 1.0,
         lp_target_norm: str = "token",
-        kd: Optional[AbsKDCriterion] = None,
+        kd: Optional[str] = None,
+        kd_conf: Optional[Dict] = None,
         kd_weight: float = 0.0,
         **kwargs,
     ):
@@ -70,19 +101,41 @@ class ESPnetLPASRModel(ESPnetASRModel):
         self.kd_weight = kd_weight
         self.kd: Optional[AbsKDCriterion] = None
         self.lp_decoder: Optional[AbsLPDecoder] = None
-        self.epoch = 0  # set by the trainer (LPTrainer) at the start of every epoch
+        # Epochs the trainer has started (ESPnet's trainer calls model.train() once per
+        # epoch); a buffer, so a resumed run (checkpoint.pth) goes on counting.
+        self.register_buffer("lp_epoch", torch.zeros((), dtype=torch.long))
         self._stash: Optional[dict] = None
-        if lp_decoder is not None:
-            self.set_lp_decoder(lp_decoder)
-        if kd is not None:
-            self.set_kd(kd)
+        self._kd_checked = False
+        lp_class = _choose(LP_DECODERS, lp_decoder, "lp_decoder")
+        if lp_class is not None:
+            self.set_lp_decoder(lp_class(encoder_output_size=self.encoder.output_size(),
+                                         decoder_output_size=self._decoder_size(),
+                                         **(lp_decoder_conf or {})))
+        kd_class = _choose(KD_CRITERIA, kd, "kd")
+        if kd_class is not None:
+            self.kd = kd_class(blank_id=self.blank_id, **(kd_conf or {}))
+            if kd_weight == 0.0:
+                logger.warning("model_conf.kd is %s but kd_weight is 0: KD is off", kd)
+        elif kd_weight > 0.0:
+            raise ValueError(f"model_conf.kd_weight={kd_weight} needs a KD criterion "
+                             f"(model_conf.kd: one of {sorted(KD_CRITERIA)}, with kd_conf.teacher)")
+        elif (kd_conf or {}).get("teacher") is not None:
+            logger.warning("model_conf.kd_conf names a teacher but model_conf.kd is none: "
+                           "KD is off")
 
-    # ---- configuration -----------------------------------------------------------------
+    def _decoder_size(self) -> Optional[int]:
+        if self.decoder is None:
+            return None
+        size = getattr(self.decoder, "_output_size_bf_softmax", None)
+        return size if size is not None else self.encoder.output_size()
+
     def set_lp_decoder(self, lp_decoder: AbsLPDecoder) -> None:
         """Attach the LP module after checking it fits this ASR model."""
         targets = lp_decoder.targets
-        if "ctc" in targets and self.ctc_weight == 0.0:
-            raise ValueError("the LP 'ctc' target needs ctc_weight > 0")
+        if self.ctc_weight == 0.0 or self.ctc is None:
+            raise ValueError("loss prediction needs the CTC branch (ctc_weight > 0): both heads "
+                             "read the CTC greedy hypothesis, since no transcript exists at "
+                             "scoring time; set model_conf.lp_decoder: none otherwise")
         if "att" in targets and (self.ctc_weight == 1.0 or self.decoder is None
                                  or self.use_transducer_decoder):
             raise ValueError("the LP 'att' target needs an attention decoder and ctc_weight < 1")
@@ -100,10 +153,49 @@ class ESPnetLPASRModel(ESPnetASRModel):
         """Attach a KD criterion after checking its teacher can teach this model."""
         kd.check_student(self.token_list, subsampling_factor(self))
         self.kd = kd
+        self._kd_checked = True
+
+    def _kd_ready(self) -> AbsKDCriterion:
+        """The KD criterion, its teacher loaded and checked against this model (once)."""
+        if not self._kd_checked:
+            self.kd.check_student(self.token_list, subsampling_factor(self))
+            self._kd_checked = True
+        return self.kd
+
+    @property
+    def epoch(self) -> int:
+        """The current training epoch (1-based; 0 before training)."""
+        return int(self.lp_epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Tell the model the current epoch (for ``detach_after_epoch``)."""
-        self.epoch = epoch
+        """Set the current epoch (for ``detach_after_epoch``) when not using ESPnet's trainer."""
+        self.lp_epoch.fill_(epoch)
+
+    def train(self, mode: bool = True):
+        """``nn.Module.train``; ESPnet's trainer calls it once at the start of every epoch."""
+        if mode:
+            self.lp_epoch += 1
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, warning about LP tensors a lenient load would lose.
+
+        ESPnet loads checkpoints with ``strict=False``; without this, a checkpoint's LP heads
+        would be dropped (model built without them) or left random (checkpoint without them)
+        in silence.
+        """
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        dropped = [k for k in result.unexpected_keys if is_plugin_key(k)]
+        if dropped:
+            logger.warning("%d loss-prediction tensors of the checkpoint do not fit this model "
+                           "(model_conf.lp_decoder: %s) and were dropped: %s", len(dropped),
+                           type(self.lp_decoder).__name__ if self.lp_decoder else None,
+                           ", ".join(dropped))
+        absent = [k for k in result.missing_keys if k.startswith("lp_decoder.")]
+        if absent:
+            logger.warning("%d loss-prediction tensors are not in the checkpoint and keep their "
+                           "initial values: %s", len(absent), ", ".join(absent))
+        return result
 
     def lp_detached(self) -> bool:
         """Whether LP gradients are currently kept out of the ASR."""
@@ -111,7 +203,9 @@ class ESPnetLPASRModel(ESPnetASRModel):
         return after is not None and self.epoch > after
 
     # ---- ESPnet hooks: keep per-utterance losses and intermediate layers ----------------
-    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+    def encode(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """ESPnet's encode, capturing the LP decoder's encoder layers on the way."""
         if self._stash is None:
             return super().encode(speech, speech_lengths)
@@ -179,11 +273,29 @@ class ESPnetLPASRModel(ESPnetASRModel):
         finally:
             self._stash = None
 
-    def forward(self, speech, speech_lengths, text, text_lengths, **kwargs):
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """ESPnet's forward, plus the LP and KD losses and their statistics.
 
         Utterances with an empty transcript (``text_lengths == 0``) are untranscribed: they
         contribute only the KD term (``kd_conf.unlabeled: kl_only``).
+
+        Args:
+            speech: (B, L) waveforms or (B, T, D) features.
+            speech_lengths: (B,).
+            text: (B, N) token ids, padded with -1.
+            text_lengths: (B,); 0 for an untranscribed utterance.
+
+        Returns:
+            The loss, statistics for the reporter (``loss_lp``, ``spearman_lp_<target>``,
+            ``loss_kd``, ``acc_kd``, ``frames_kd`` besides ESPnet's), and the batch weight, all
+            made gatherable (1-dim) as ESPnet's are.
         """
         use_kd = self.kd is not None and self.kd_weight > 0
         labeled = text_lengths > 0
@@ -203,8 +315,8 @@ class ESPnetLPASRModel(ESPnetASRModel):
                     stats[f"loss_{name}"] = parts[name].detach() if parts else None
         if use_kd:
             student_logits = self.ctc.ctc_lo(stash["enc"])
-            loss_kd, kd_stats = self.kd(speech, speech_lengths, student_logits,
-                                        stash["enc_lens"], kwargs.get("utt_id"))
+            loss_kd, kd_stats = self._kd_ready()(speech, speech_lengths, student_logits,
+                                                 stash["enc_lens"], kwargs.get("utt_id"))
             loss = (1.0 - self.kd_weight) * loss + self.kd_weight * loss_kd
             stats.update(kd_stats)
         if self.lp_decoder is not None and bool(labeled.any()):
@@ -217,9 +329,9 @@ class ESPnetLPASRModel(ESPnetASRModel):
             loss = loss + self.lp_weight * loss_lp
             stats["loss_lp"] = loss_lp.detach()
             for t in pred:
-                stats[f"lp_spearman_{t}"] = spearman(pred[t], true[t]).to(loss.device)
+                stats[f"spearman_lp_{t}"] = spearman(pred[t], true[t]).to(loss.device)
         stats["loss"] = loss.detach()
-        return loss, stats, weight
+        return force_gatherable((loss, stats, weight), loss.device)
 
     def _labeled_asr_loss(self, stash, labeled, text_lengths, espnet_loss):
         """ESPnet's hybrid loss over the transcribed utterances of a mixed batch, and its parts."""
@@ -384,18 +496,29 @@ def label_smoothing_per_token(criterion, logits: torch.Tensor, target: torch.Ten
     return kl.masked_fill(ignore.unsqueeze(1), 0.0).sum(1).view(b, n)
 
 
-def _merged_signature():
+def _merged_signature() -> inspect.Signature:
     """ESPnetASRModel's parameters followed by ours, so that ``--print_config`` and the
-    ``model_conf`` defaults show every option (ESPnet reads defaults from the signature)."""
-    import inspect
+    ``model_conf`` defaults show every option (ESPnet reads defaults from the signature).
 
+    The displayed defaults of ``lp_decoder_conf`` and ``kd_conf`` are those of ``lp_mlp`` and
+    ``ctc_kl`` (the real defaults are None: "the chosen class's defaults").
+    """
     parent = inspect.signature(ESPnetASRModel.__init__).parameters.values()
     own = inspect.signature(ESPnetLPASRModel.__init__).parameters.values()
     params = [p for p in parent if p.kind is not p.VAR_KEYWORD]
     names = {p.name for p in params}
-    params += [p.replace(kind=p.KEYWORD_ONLY) for p in own
-               if p.kind is p.KEYWORD_ONLY and p.name not in names]
+    sizes = {"encoder_output_size", "decoder_output_size"}
+    shown = {"lp_decoder_conf": _defaults(LPMLPDecoder, sizes),
+             "kd_conf": {"teacher": None, **_defaults(CTCKLCriterion, {"teacher", "blank_id"})}}
+    params += [p.replace(kind=p.KEYWORD_ONLY, default=shown.get(p.name, p.default))
+               for p in own if p.kind is p.KEYWORD_ONLY and p.name not in names]
     return inspect.Signature(params)
+
+
+def _defaults(cls: type, skip: set) -> Dict:
+    return {name: list(p.default) if isinstance(p.default, tuple) else p.default
+            for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name not in skip and name != "self" and p.default is not p.empty}
 
 
 ESPnetLPASRModel.__init__.__signature__ = _merged_signature()

@@ -1,4 +1,4 @@
-"""Knowledge-distillation criteria (the ``kd`` choice of :class:`LPASRTask`).
+"""Knowledge-distillation criteria (``model_conf.kd`` of ``model: lp_espnet``).
 
 ``ctc_kl``: frame-level KL(teacher || student) between CTC posteriors at temperature T,
 scaled by T^2 (Hinton et al.), averaged over valid frames. The model combines it as
@@ -12,7 +12,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from typeguard import typechecked
 
-from espnet_lp.asr.teacher import AbsTeacher, TeacherError, TeacherPosteriors, build_teacher
+from espnet_lp.asr.teacher import (
+    AbsTeacher,
+    TeacherError,
+    TeacherPosteriors,
+    build_teacher,
+    check_teacher_spec,
+)
 
 FRAME_SELECT = ("all", "teacher_nonblank")
 UNLABELED = ("kl_only",)
@@ -55,7 +61,7 @@ class CTCKLCriterion(AbsKDCriterion):
         frame_select: ``all`` valid frames, or ``teacher_nonblank`` (frames whose teacher
             argmax is not blank: CTC posteriors are dominated by blank frames).
         unlabeled: How utterances without transcript are used: ``kl_only``.
-        blank_id: Index of the CTC blank.
+        blank_id: Index of the CTC blank (the student model passes its own).
     """
 
     @typechecked
@@ -68,13 +74,27 @@ class CTCKLCriterion(AbsKDCriterion):
             raise ValueError(f"unlabeled must be one of {UNLABELED}: {unlabeled!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive: {temperature}")
-        # an AbsTeacher is not a Module: never in the state dict, optimizer or DDP wrapper
-        self.teacher = teacher if isinstance(teacher, AbsTeacher) else build_teacher(**teacher)
+        # An AbsTeacher is not a Module: never in the state dict, optimizer or DDP wrapper.
+        # A teacher spec is only checked here and loaded on first use (training), so that a
+        # distilled student loads for decoding or scoring where its teacher does not exist.
+        if isinstance(teacher, AbsTeacher):
+            self._teacher: Optional[AbsTeacher] = teacher
+            self.teacher_spec: Dict = {}
+        else:
+            self._teacher = None
+            self.teacher_spec = check_teacher_spec(teacher, "kd_conf.teacher")
         self.temperature = temperature
         self.frame_select = frame_select
         self.unlabeled = unlabeled
         self.blank_id = blank_id
         self.pool = 1
+
+    @property
+    def teacher(self) -> AbsTeacher:
+        """The teacher, loaded from :attr:`teacher_spec` the first time it is needed."""
+        if self._teacher is None:
+            self._teacher = build_teacher(**self.teacher_spec)
+        return self._teacher
 
     def check_student(self, token_list, subsampling):
         if list(token_list) != list(self.teacher.token_list):
@@ -100,6 +120,7 @@ class CTCKLCriterion(AbsKDCriterion):
         t_index = None if teacher.index is None else teacher.index[:, : student_logits.size(1)]
         t_logp, t_index = _pad_time(t_logp, t_index, student_logits.size(1))
         t_best = t_logp.argmax(-1) if t_index is None else t_index[..., 0]
+        valid_all = valid
         if self.frame_select == "teacher_nonblank":
             valid = valid & (t_best != self.blank_id)
         s_logp = torch.log_softmax(student_logits.float() / self.temperature, dim=-1)
@@ -107,8 +128,11 @@ class CTCKLCriterion(AbsKDCriterion):
         n = valid.sum()
         loss = (kl * valid).sum() / n.clamp(min=1)
         agree = ((s_logp.argmax(-1) == t_best) & valid).sum() / n.clamp(min=1)
-        return loss, {"loss_kd": loss.detach(), "kd_agree": agree.detach().float(),
-                      "kd_frames": n.detach().float()}
+        used = n.float() / valid_all.sum().clamp(min=1)
+        # ESPnet's <metric>_<branch> names; the reporter averages them over batches (weighted
+        # by batch size), so report rates, not counts.
+        return loss, {"loss_kd": loss.detach(), "acc_kd": agree.detach().float(),
+                      "frames_kd": used.detach()}
 
 
 def kl_per_frame(t_logp: torch.Tensor, t_index: Optional[torch.Tensor],
@@ -175,3 +199,7 @@ def _first_difference(a: List[str], b: List[str]) -> str:
         return f"{len(a)} vs {len(b)} tokens"
     i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
     return f"token {i}: teacher {a[i]!r}, student {b[i]!r}"
+
+
+#: ``model_conf.kd`` name -> class (a new criterion subclasses :class:`AbsKDCriterion`).
+KD_CRITERIA = {"ctc_kl": CTCKLCriterion}

@@ -91,7 +91,7 @@ def decoder_posterior_stats(logits: torch.Tensor, lens: torch.Tensor,
 
 
 class AbsLPDecoder(torch.nn.Module, ABC):
-    """Interface of LP decoders (the ``lp_decoder`` choice of :class:`LPASRTask`)."""
+    """Interface of LP decoders (``model_conf.lp_decoder`` of ``model: lp_espnet``)."""
 
     @property
     @abstractmethod
@@ -257,3 +257,8 @@ def _required(value: Optional[torch.Tensor], name: str) -> torch.Tensor:
     if value is None:
         raise ValueError(f"features include 'posteriors': pass {name}")
     return value
+
+
+#: ``model_conf.lp_decoder`` name -> class (a new LP decoder subclasses :class:`AbsLPDecoder`
+#: and is added here).
+LP_DECODERS = {"lp_mlp": LPMLPDecoder}

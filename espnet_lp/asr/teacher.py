@@ -103,9 +103,9 @@ class OnlineTeacher(AbsTeacher):
         if asr_train_config is None or asr_model_file is None:
             raise TeacherError("an online teacher needs asr_train_config and asr_model_file, "
                                "or zoo_zip")
-        from espnet_lp.tasks.asr import LPASRTask  # builds stock and LP models alike
+        from espnet2.tasks.asr import ASRTask  # builds stock and (registered) LP models
 
-        model, _ = LPASRTask.build_model_from_file(asr_train_config, asr_model_file, "cpu")
+        model, _ = ASRTask.build_model_from_file(asr_train_config, asr_model_file, "cpu")
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
@@ -232,6 +232,28 @@ TEACHER_KEYS = {"asr_train_config", "asr_model_file", "zoo_zip", "cache_dir", "t
 _PATH_KEYS = ("asr_train_config", "asr_model_file", "zoo_zip", "cache_dir")
 
 
+def check_teacher_spec(spec, where: str) -> Dict:
+    """Check a teacher spec's form without loading anything (a copy is returned).
+
+    Args:
+        spec: The ``kd_conf.teacher`` mapping.
+        where: What to name in errors (a file, or ``kd_conf.teacher``).
+
+    Raises:
+        TeacherError: Not a mapping, unknown keys, or neither a model nor a cache named.
+    """
+    if not isinstance(spec, dict):
+        raise TeacherError(f"{where}: expected a mapping of {sorted(TEACHER_KEYS)}, got {spec!r}")
+    unknown = sorted(set(spec) - TEACHER_KEYS)
+    if unknown:
+        raise TeacherError(f"{where}: unknown teacher keys {unknown}; known: "
+                           f"{sorted(TEACHER_KEYS)}")
+    named = {k for k, v in spec.items() if v is not None}
+    if not ({"cache_dir", "zoo_zip"} & named or {"asr_train_config", "asr_model_file"} <= named):
+        raise TeacherError(f"{where}: name asr_train_config + asr_model_file, zoo_zip or cache_dir")
+    return dict(spec)
+
+
 def read_teacher_spec(path: Pathlike) -> Dict:
     """Read a teacher spec (the ``kd_conf.teacher`` mapping) from a yaml file.
 
@@ -251,14 +273,7 @@ def read_teacher_spec(path: Pathlike) -> Dict:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise TeacherError(f"{path}: not valid yaml ({e})") from None
-    if not isinstance(spec, dict):
-        raise TeacherError(f"{path}: expected a mapping of {sorted(TEACHER_KEYS)}")
-    unknown = sorted(set(spec) - TEACHER_KEYS)
-    if unknown:
-        raise TeacherError(f"{path}: unknown teacher keys {unknown}; known: {sorted(TEACHER_KEYS)}")
-    if not ({"cache_dir", "zoo_zip"} & set(spec)
-            or {"asr_train_config", "asr_model_file"} <= set(spec)):
-        raise TeacherError(f"{path}: name asr_train_config + asr_model_file, zoo_zip or cache_dir")
+    spec = check_teacher_spec(spec, str(path))
     for key in _PATH_KEYS:
         if spec.get(key) is not None and not Path(spec[key]).is_absolute():
             spec[key] = str((path.parent / spec[key]).resolve())
@@ -278,8 +293,8 @@ def kd_train_args(teacher: Mapping, kd_weight: float, kd_conf: Optional[Mapping]
         raise TeacherError(f"kd_weight must be in [0, 1): {kd_weight}")
     if kd_weight == 0.0:
         return []
-    args = ["--kd", "ctc_kl", "--model_conf", f"kd_weight={kd_weight}",
-            "--kd_conf", "teacher=" + json.dumps(dict(teacher), sort_keys=True)]
+    args = ["--model_conf", "kd=ctc_kl", "--model_conf", f"kd_weight={kd_weight}",
+            "--model_conf", "kd_conf.teacher=" + json.dumps(dict(teacher), sort_keys=True)]
     for key, value in (kd_conf or {}).items():
-        args += ["--kd_conf", f"{key}={json.dumps(value)}"]
+        args += ["--model_conf", f"kd_conf.{key}={json.dumps(value)}"]
     return args

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Decode with an espnet-lp model: ESPnet's asr_inference, building models with LPASRTask.
+"""ESPnet's ``asr_inference``, with ``model: lp_espnet`` registered (quiet imports).
 
-Same options as ``python -m espnet2.bin.asr_inference``. Models trained with
-``espnet_lp.bin.asr_train`` (``model: lp_espnet`` and an ``lp_decoder``) are rebuilt with their
-LP module so every checkpoint weight is restored; decoding itself is ESPnet's.
+Once espnet-lp is installed, stock ``python -m espnet2.bin.asr_inference`` does the same and
+restores every LP weight; this entry point exists for source checkouts that were not
+installed (no ``espnet_lp.pth``). Decoding itself is ESPnet's.
 
 Usage:
     python -m espnet_lp.bin.asr_inference --asr_train_config exp/asr/config.yaml \
@@ -13,25 +13,21 @@ Usage:
 
 from typing import Optional, Sequence
 
-import espnet2.bin.asr_inference as stock
-
-from espnet_lp.tasks.asr import LPASRTask
-
-
-def _use_lp_task() -> None:
-    # Speech2Text builds models through the module-level name ASRTask.
-    stock.ASRTask = LPASRTask
+import espnet_lp  # noqa: F401  (registers lp_espnet when ESPnet's ASR task is imported)
 
 
 def get_parser():
     """ESPnet's asr_inference parser."""
-    return stock.get_parser()
+    from espnet2.bin.asr_inference import get_parser as stock_parser
+
+    return stock_parser()
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    """Run ESPnet's inference main with models built by :class:`LPASRTask`."""
-    _use_lp_task()
-    stock.main(cmd)
+    """Run ESPnet's inference main."""
+    from espnet2.bin.asr_inference import main as stock_main
+
+    stock_main(cmd)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,33 @@
 #!/usr/bin/env python3
-"""Train an ASR model with loss prediction (and KD): ESPnet's asr_train plus LP/KD options.
+"""ESPnet's ``asr_train``, with ``model: lp_espnet`` registered (quiet imports).
 
-Accepts every option of ``python -m espnet2.bin.asr_train`` plus ``--lp_decoder``,
-``--lp_decoder_conf``, ``--kd`` and ``--kd_conf``.
+Once espnet-lp is installed, stock ``python -m espnet2.bin.asr_train`` does the same: this
+entry point exists for source checkouts that were not installed (no ``espnet_lp.pth``).
+Loss prediction and distillation are options of ``model_conf`` (see the README).
 
 Usage:
     python -m espnet_lp.bin.asr_train --config conf/tuning/train_lp_tiny.yaml \
         --train_data_path_and_name_and_type dump/raw/train/wav.scp,speech,sound ...
-    python -m espnet_lp.bin.asr_train --print_config --model lp_espnet --lp_decoder lp_mlp
+    python -m espnet_lp.bin.asr_train --print_config --model lp_espnet
 """
 
 from typing import Optional, Sequence
 
-from espnet_lp.tasks.asr import LPASRTask
+import espnet_lp  # noqa: F401  (registers lp_espnet when ESPnet's ASR task is imported)
 
 
 def get_parser():
-    """The task's parser (stock ESPnet ASR options + LP/KD options)."""
-    return LPASRTask.get_parser()
+    """ESPnet's ASR training parser."""
+    from espnet2.tasks.asr import ASRTask
+
+    return ASRTask.get_parser()
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    """Run ESPnet's training main with :class:`LPASRTask`."""
-    LPASRTask.main(cmd=cmd)
+    """Run ESPnet's ASR training main."""
+    from espnet2.tasks.asr import ASRTask
+
+    ASRTask.main(cmd=cmd)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Act when a given module is imported, without importing it ourselves.
 
-Used for two things that must happen once per process, in every process (including workers
-started with ``spawn``), yet must not make ``import espnet_lp`` slow by importing ESPnet:
+Used for two things that must happen once per process, yet must not make ``import espnet_lp``
+slow by importing ESPnet:
 
-- silence the noise of two imports in ESPnet's stack: ESPnet's transformer attention module
+- silence (:func:`quiet_espnet_imports`, the project's CLIs) the noise of two imports in
+  ESPnet's stack: ESPnet's transformer attention module
   prints that the optional ``flash_attn`` is missing, and ``g2p_en`` (imported by ESPnet's
   tokenizers) tries to download NLTK data, which fails offline with several lines of errors.
   Their output is dropped and NLTK downloads are skipped (data are still looked up locally,
@@ -11,19 +12,18 @@ started with ``spawn``), yet must not make ``import espnet_lp`` slow by importin
 - register espnet-lp's components into ``espnet2.tasks.asr`` right after it is imported.
 """
 
-import contextlib
-import importlib.abc
-import importlib.machinery
-import io
+# Only ``sys`` at module level: espnet_lp.pth imports this module in every interpreter start,
+# so anything heavier (importlib.abc alone pulls in ~9 ms of modules) is imported on use.
 import sys
-from typing import Callable, Dict, List, Optional
 
 _quiet: set = set()
-_callbacks: Dict[str, List[Callable[[], None]]] = {}
+_callbacks: dict = {}  # module name -> [callback]
 
 
-class _HookedLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader, name: str) -> None:
+class _HookedLoader:
+    """Wraps a module's loader (duck-typed ``importlib.abc.Loader``)."""
+
+    def __init__(self, loader, name: str) -> None:
         self._loader = loader
         self._name = name
 
@@ -31,33 +31,39 @@ class _HookedLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        with contextlib.ExitStack() as stack:
-            if self._name in _quiet:
-                stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-                stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-                if self._name.startswith("g2p_en"):
-                    stack.enter_context(_no_nltk_download())
+        if self._name in _quiet:
+            _exec_quietly(self._loader, module, self._name)
+        else:
             self._loader.exec_module(module)
         for callback in _callbacks.get(self._name, []):
-            callback()
+            try:
+                callback()
+            except Exception as e:  # never break the user's import of ESPnet
+                sys.stderr.write(f"espnet_lp: could not register into {self._name} "
+                                 f"({type(e).__name__}: {e})\n")
 
 
-@contextlib.contextmanager
-def _no_nltk_download():
-    import nltk
+def _exec_quietly(loader, module, name: str) -> None:
+    import contextlib
+    import io
 
-    original = nltk.download
-    nltk.download = lambda *args, **kwargs: False
-    try:
-        yield
-    finally:
-        nltk.download = original
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        if name.startswith("g2p_en"):
+            import nltk
+
+            original = nltk.download
+            nltk.download = lambda *args, **kwargs: False
+            stack.callback(setattr, nltk, "download", original)
+        loader.exec_module(module)
 
 
-class _HookFinder(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path, target=None
-    ) -> Optional[importlib.machinery.ModuleSpec]:
+class _HookFinder:
+    """A ``sys.meta_path`` finder (duck-typed ``importlib.abc.MetaPathFinder``) that wraps the
+    loaders of the watched modules."""
+
+    def find_spec(self, fullname: str, path, target=None):
         if fullname not in _quiet and fullname not in _callbacks:
             return None
         for finder in sys.meta_path:
@@ -81,7 +87,7 @@ def quiet_import(name: str) -> None:
     _install_finder()
 
 
-def when_imported(name: str, callback: Callable[[], None]) -> None:
+def when_imported(name: str, callback) -> None:
     """Call ``callback`` right after module ``name`` is imported, or now if it already is."""
     if name in sys.modules:
         callback()
@@ -89,3 +95,13 @@ def when_imported(name: str, callback: Callable[[], None]) -> None:
     if callback not in _callbacks.setdefault(name, []):
         _callbacks[name].append(callback)
     _install_finder()
+
+
+def quiet_espnet_imports() -> None:
+    """Silence two noisy imports of ESPnet's stack for this process (the project's CLIs).
+
+    Not done on a plain ``import espnet_lp`` (which the .pth file runs in every interpreter):
+    skipping g2p_en's NLTK downloads would change stock ESPnet's behaviour online.
+    """
+    quiet_import("espnet.nets.pytorch_backend.transformer.attention")
+    quiet_import("g2p_en.g2p")

@@ -33,13 +33,13 @@ def en_inputs(synth_corpus, tmp_path_factory):
 
 
 def build_tiny(token_list: Path, *extra: str):
-    from espnet_lp.tasks.asr import LPASRTask
+    from espnet2.tasks.asr import ASRTask
 
-    args = LPASRTask.get_parser().parse_args(
+    args = ASRTask.get_parser().parse_args(
         ["--config", str(TINY), "--token_list", str(token_list), "--token_type", "char",
          "--output_dir", "unused", *extra])
     torch.manual_seed(0)
-    return LPASRTask.build_model(args)
+    return ASRTask.build_model(args)
 
 
 @pytest.fixture

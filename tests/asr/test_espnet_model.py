@@ -73,7 +73,7 @@ def test_forward_keeps_espnet_asr_loss_and_adds_lp(tiny_model, en_batch):
     for key in ("loss_ctc", "loss_att", "acc"):
         torch.testing.assert_close(stats[key], stock_stats[key])
     torch.testing.assert_close(loss, stock_loss + model.lp_weight * stats["loss_lp"])
-    assert {"loss_lp", "lp_spearman_ctc", "lp_spearman_att"} <= set(stats)
+    assert {"loss_lp", "spearman_lp_ctc", "spearman_lp_att"} <= set(stats)
     assert int(weight) == 4
 
 
@@ -87,8 +87,9 @@ def _grads(model, batch, lp_weight):
 
 
 def test_lp_gradients_reach_asr_until_detach_epoch(en_inputs, en_batch):
-    model = build_tiny(en_inputs / "token_list", "--lp_decoder_conf", "detach_after_epoch=2",
-                       "--lp_decoder_conf", "features=[hidden,posteriors]").eval()
+    model = build_tiny(en_inputs / "token_list",
+                       "--model_conf", "lp_decoder_conf.detach_after_epoch=2",
+                       "--model_conf", "lp_decoder_conf.features=[hidden,posteriors]").eval()
     enc_param = "encoder.encoders.0.feed_forward.w_1.weight"
     dec_param = "decoder.decoders.0.self_attn.linear_q.weight"
     head_param = "lp_decoder.ctc_out.weight"
@@ -118,15 +119,15 @@ def test_score_pool_needs_no_transcript(tiny_model, en_batch):
 
 def test_incompatible_lp_config(en_inputs):
     with pytest.raises(ValueError, match="encoder has 3 layers"):
-        build_tiny(en_inputs / "token_list", "--lp_decoder_conf", "encoder_layers=[2,9]",
-                   "--lp_decoder_conf", "features=[hidden]")
+        build_tiny(en_inputs / "token_list", "--model_conf", "lp_decoder_conf.encoder_layers=[2,9]",
+                   "--model_conf", "lp_decoder_conf.features=[hidden]")
 
 
 def test_ctc_only_model_rejects_att_target(en_inputs):
     with pytest.raises(ValueError, match="needs an attention decoder"):
         build_tiny(en_inputs / "token_list", "--model_conf", "ctc_weight=1.0")
     model = build_tiny(en_inputs / "token_list", "--model_conf", "ctc_weight=1.0",
-                       "--lp_decoder_conf", "targets=[ctc]")
+                       "--model_conf", "lp_decoder_conf.targets=[ctc]")
     assert model.lp_decoder.targets == ["ctc"]
 
 

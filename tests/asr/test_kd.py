@@ -17,7 +17,7 @@ from espnet_lp.asr.teacher import (
     read_teacher_spec,
     save_cache_entry,
 )
-from tests.asr.conftest import build_tiny, train_cmd
+from tests.asr.conftest import TINY, build_tiny, train_cmd
 
 TOKENS = ["<blank>", "a", "b", "c", "<sos/eos>"]
 
@@ -51,7 +51,7 @@ def test_kl_zero_for_identical_and_positive_otherwise():
     crit = criterion(FixedTeacher(logits, lens))
     loss, stats = run(crit, logits.clone(), lens)
     assert loss.item() == pytest.approx(0.0, abs=1e-6)
-    assert stats["kd_agree"].item() == pytest.approx(1.0)
+    assert stats["acc_kd"].item() == pytest.approx(1.0)
     loss, _ = run(crit, torch.randn(2, 6, 5), lens)
     assert loss.item() > 0.01
 
@@ -73,7 +73,7 @@ def test_teacher_nonblank_selects_frames():
     s = torch.randn(1, 4, 5)
     lens = torch.tensor([4])
     loss, stats = run(criterion(FixedTeacher(t, lens), frame_select="teacher_nonblank"), s, lens)
-    assert stats["kd_frames"].item() == 2
+    assert stats["frames_kd"].item() == 0.5  # 2 of 4 frames
     per_frame = kl_per_frame(torch.log_softmax(t, -1), None, torch.log_softmax(s, -1))
     assert loss.item() == pytest.approx(per_frame[0, [1, 3]].mean().item(), rel=1e-5)
 
@@ -130,7 +130,7 @@ def test_vocabulary_and_frame_rate_checks(tmp_path):
     crit.check_student(TOKENS, 4)
     assert crit.pool == 2
     loss, stats = run(crit, torch.randn(1, 4, 5), torch.tensor([4]))
-    assert torch.isfinite(loss) and stats["kd_frames"].item() == 4
+    assert torch.isfinite(loss) and stats["frames_kd"].item() == 1.0
 
 
 def test_pooling_averages_probabilities():
@@ -152,7 +152,8 @@ def test_frame_count_mismatch_is_an_error():
 def kd_student(en_inputs, trained, *extra):
     teacher = (f"teacher={{asr_train_config: {trained / 'config.yaml'}, "
                f"asr_model_file: {trained / '2epoch.pth'}}}")
-    return build_tiny(en_inputs / "token_list", "--kd", "ctc_kl", "--kd_conf", teacher,
+    return build_tiny(en_inputs / "token_list", "--model_conf", "kd=ctc_kl",
+                      "--model_conf", f"kd_conf.{teacher}",
                       "--model_conf", "kd_weight=0.5", *extra)
 
 
@@ -180,7 +181,7 @@ def test_mixed_transcribed_and_untranscribed_batch_trains(en_inputs, trained, en
     assert torch.isfinite(loss) and "loss_kd" in stats and "loss_asr_labeled" in stats
     grads = [p.grad for p in student.encoder.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
-    plain = build_tiny(en_inputs / "token_list", "--lp_decoder", "none")
+    plain = build_tiny(en_inputs / "token_list", "--model_conf", "lp_decoder=none")
     with pytest.raises(ValueError, match="no transcript"):
         plain(speech, lens, text, text_lens)
 
@@ -190,15 +191,20 @@ def test_scoring_model_load_skips_the_teacher(en_inputs, trained, tmp_path):
     """A KD student's config names its teacher; decoding/scoring must not need it."""
     import yaml
 
-    from espnet_lp.tasks.asr import LPASRTask
+    from espnet2.tasks.asr import ASRTask
 
     config = yaml.safe_load((trained / "config.yaml").read_text())
-    config.update(kd="ctc_kl", kd_conf={"teacher": {"cache_dir": str(tmp_path / "gone")}})
-    config["model_conf"]["kd_weight"] = 0.5
+    config["model_conf"].update(kd="ctc_kl", kd_weight=0.5,
+                                kd_conf={"teacher": {"cache_dir": str(tmp_path / "gone")}})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    model, _ = LPASRTask.build_model_from_file(tmp_path / "config.yaml",
-                                               trained / "2epoch.pth", "cpu")
-    assert model.kd is None
+    model, _ = ASRTask.build_model_from_file(tmp_path / "config.yaml", trained / "2epoch.pth",
+                                             "cpu")
+    assert model.kd is not None and model.kd._teacher is None  # not loaded
+    hyp = model.eval().score_pool(torch.randn(1, 16000), torch.tensor([16000]))["hyp"]
+    assert len(hyp) == 1
+    with pytest.raises(TeacherError, match="not a teacher cache"):
+        model.train()(torch.randn(1, 16000), torch.tensor([16000]),
+                      torch.tensor([[5, 6]]), torch.tensor([2]), utt_id=["u"])
 
 
 @pytest.mark.slow
@@ -209,13 +215,13 @@ def test_cli_training_with_online_teacher_and_with_cache(en_inputs, trained, tmp
     teacher = {"asr_train_config": str(trained / "config.yaml"),
                "asr_model_file": str(trained / "2epoch.pth")}
     common = ["--max_epoch", "1", "--batch_size", "8", "--model_conf", "kd_weight=0.5",
-              "--kd", "ctc_kl"]
+              "--model_conf", "kd=ctc_kl"]
     train_main(train_cmd(en_inputs, tmp_path / "online", *common,
-                         "--kd_conf", f"teacher={json.dumps(teacher)}"))
+                         "--model_conf", f"kd_conf.teacher={json.dumps(teacher)}"))
     assert (tmp_path / "online" / "1epoch.pth").is_file()
     stats = torch.load(tmp_path / "online" / "checkpoint.pth",
                        weights_only=False)["reporter"]["stats"][1]["train"]
-    assert "loss_kd" in stats and "kd_agree" in stats
+    assert {"loss_kd", "acc_kd", "frames_kd"} <= set(stats)
 
     cache = tmp_path / "cache"
     for split in ("train_clean_100", "dev_clean"):
@@ -225,7 +231,7 @@ def test_cli_training_with_online_teacher_and_with_cache(en_inputs, trained, tmp
                     "--output_dir", str(cache), "--topk", "8"])
     assert len(list((cache / "data").glob("*.npz"))) == 24 + 6
     train_main(train_cmd(en_inputs, tmp_path / "cached", *common,
-                         "--kd_conf", f"teacher={{cache_dir: {cache}, topk: 8}}"))
+                         "--model_conf", f"kd_conf.teacher={{cache_dir: {cache}, topk: 8}}"))
     stats = torch.load(tmp_path / "cached" / "checkpoint.pth",
                        weights_only=False)["reporter"]["stats"][1]["train"]
     assert math.isfinite(stats["loss_kd"])
@@ -278,13 +284,14 @@ def test_teacher_spec_file(tmp_path):
 def test_kd_train_args():
     assert kd_train_args({"cache_dir": "/c"}, 0.0) == []
     args = kd_train_args({"cache_dir": "/c", "topk": 8}, 0.5, {"frame_select": "teacher_nonblank"})
-    assert args == ["--kd", "ctc_kl", "--model_conf", "kd_weight=0.5",
-                    "--kd_conf", 'teacher={"cache_dir": "/c", "topk": 8}',
-                    "--kd_conf", 'frame_select="teacher_nonblank"']
-    from espnet_lp.tasks.asr import LPASRTask
+    assert args == ["--model_conf", "kd=ctc_kl", "--model_conf", "kd_weight=0.5",
+                    "--model_conf", 'kd_conf.teacher={"cache_dir": "/c", "topk": 8}',
+                    "--model_conf", 'kd_conf.frame_select="teacher_nonblank"']
+    from espnet2.tasks.asr import ASRTask
 
-    parsed = LPASRTask.get_parser().parse_args(["--output_dir", "x", *args])
-    assert parsed.kd_conf == {"teacher": {"cache_dir": "/c", "topk": 8},
-                              "frame_select": "teacher_nonblank"}
+    parsed = ASRTask.get_parser().parse_args(["--output_dir", "x", "--config", str(TINY), *args])
+    assert parsed.model_conf["kd_conf"] == {"teacher": {"cache_dir": "/c", "topk": 8},
+                                            "frame_select": "teacher_nonblank"}
+    assert parsed.model_conf["lp_decoder"] == "lp_mlp"  # the yaml's model_conf is kept
     with pytest.raises(TeacherError, match="kd_weight"):
         kd_train_args({"cache_dir": "/c"}, 1.0)

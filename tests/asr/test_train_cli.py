@@ -10,21 +10,21 @@ def test_training_writes_config_and_checkpoint(trained):
 
     config = yaml.safe_load((trained / "config.yaml").read_text())
     assert config["model"] == "lp_espnet"
-    assert config["lp_decoder"] == "lp_mlp"
-    assert config["lp_decoder_conf"]["encoder_layers"] == [1, 2, 3]
-    assert "kd" in config
+    assert config["model_conf"]["lp_decoder"] == "lp_mlp"
+    assert config["model_conf"]["lp_decoder_conf"]["encoder_layers"] == [1, 2, 3]
+    assert not {"lp_decoder", "kd"} & set(config)  # nothing outside model_conf
     assert (trained / "2epoch.pth").is_file()
     reporter = torch.load(trained / "checkpoint.pth", weights_only=False)["reporter"]
     train_stats = reporter["stats"][2]["train"]
-    assert {"loss_lp", "lp_spearman_ctc", "lp_spearman_att"} <= set(train_stats)
+    assert {"loss_lp", "spearman_lp_ctc", "spearman_lp_att"} <= set(train_stats)
 
 
 @pytest.mark.slow
 def test_reload_restores_every_lp_weight(trained):
-    from espnet_lp.tasks.asr import LPASRTask
+    from espnet2.tasks.asr import ASRTask
 
-    model, _ = LPASRTask.build_model_from_file(trained / "config.yaml",
-                                               trained / "2epoch.pth", "cpu")
+    model, _ = ASRTask.build_model_from_file(trained / "config.yaml", trained / "2epoch.pth",
+                                             "cpu")
     saved = torch.load(trained / "2epoch.pth", map_location="cpu")
     lp_keys = [k for k in saved if k.startswith("lp_decoder.")]
     assert lp_keys
@@ -39,10 +39,10 @@ def test_score_and_decode_after_training(trained, en_inputs, tmp_path):
     import soundfile
 
     from espnet_lp.bin.asr_inference import main as infer_main
-    from espnet_lp.tasks.asr import LPASRTask
+    from espnet2.tasks.asr import ASRTask
 
-    model, _ = LPASRTask.build_model_from_file(trained / "config.yaml",
-                                               trained / "2epoch.pth", "cpu")
+    model, _ = ASRTask.build_model_from_file(trained / "config.yaml", trained / "2epoch.pth",
+                                             "cpu")
     model.eval()
     wav = (en_inputs / "data/dev_clean/wav.scp").read_text().split("\n")[0].split()[1]
     x = torch.tensor(soundfile.read(wav, dtype="float32")[0])[None]

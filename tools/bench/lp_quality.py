@@ -9,7 +9,7 @@ same pool (goal <= 1.2).
 Usage:
     python tools/bench/lp_quality.py                       # ~7 min on 2 CPU cores
     python tools/bench/lp_quality.py --train_utts 600 --work_dir /tmp/lpq \
-        --train_opts "--lp_decoder_conf features=[hidden,posteriors]" --tag hidden
+        --train_opts "--model_conf lp_decoder_conf.features=[hidden,posteriors]" --tag hidden
 """
 
 import argparse
@@ -38,7 +38,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path,
                         default=ROOT / "conf" / "tuning" / "train_lp_tiny.yaml")
     parser.add_argument("--train_opts", default="",
-                        help="Extra asr_train options, e.g. \"--lp_decoder_conf dropout=0.2\"")
+                        help="Extra asr_train options, e.g. "
+                             "\"--model_conf lp_decoder_conf.dropout=0.2\"")
     parser.add_argument("--tag", default="tiny", help="Experiment directory name")
     return parser
 
@@ -93,15 +94,15 @@ def main() -> None:
     prepare_english(work, args.train_utts, args.eval_utts, args.seed, subsets)
 
     from espnet_lp.bin.asr_train import main as train_main
-    from espnet_lp.tasks.asr import LPASRTask
+    from espnet2.tasks.asr import ASRTask
 
     exp = work / "exp" / args.tag
     start = time.perf_counter()
     train_main(train_args(work, exp, args.config) + ["--max_epoch", str(args.max_epoch)]
                + shlex.split(args.train_opts))
     train_seconds = time.perf_counter() - start
-    model, _ = LPASRTask.build_model_from_file(exp / "config.yaml", exp / "valid.acc.best.pth",
-                                               "cpu")
+    model, _ = ASRTask.build_model_from_file(exp / "config.yaml", exp / "valid.acc.best.pth",
+                                             "cpu")
     model.eval()
     batches = list(load_batches([work / "data" / "test_clean", work / "data" / "test_other"],
                                 work / "inputs" / "token_list", args.batch_size))

@@ -1,1 +1,0 @@
-"""ESPnet tasks extended with espnet-lp's component choices."""
