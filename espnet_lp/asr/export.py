@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import Pathlike
+from espnet_lp.utils.fileio import Pathlike, read_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,7 @@ def find_checkpoint(exp_dir: Path, name: str = "") -> Path:
 def read_config(exp_dir: Path) -> Dict:
     """The ``config.yaml`` of an ESPnet ASR exp dir."""
     path = exp_dir / "config.yaml"
-    if not path.is_file():
-        raise ExportError(f"{exp_dir}: no config.yaml (not an ESPnet exp dir?)")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ExportError(f"{path}: not valid yaml ({e})") from None
+    config = read_yaml(path, ExportError, "config.yaml (not an ESPnet exp dir?)")
     if not isinstance(config, dict) or "model" not in config:
         raise ExportError(f"{path}: not an ESPnet training config (no 'model')")
     return config

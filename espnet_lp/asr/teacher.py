@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import Pathlike
+from espnet_lp.utils.fileio import Pathlike, read_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -264,15 +264,8 @@ def read_teacher_spec(path: Pathlike) -> Dict:
         TeacherError: Missing file, not a mapping, unknown keys, or neither a model nor a
             cache named (the message names the file).
     """
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise TeacherError(f"{path}: teacher spec not found (run the recipe's teacher stage)")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise TeacherError(f"{path}: not valid yaml ({e})") from None
+    spec = read_yaml(path, TeacherError, "teacher spec (run the recipe's teacher stage)")
     spec = check_teacher_spec(spec, str(path))
     for key in _PATH_KEYS:
         if spec.get(key) is not None and not Path(spec[key]).is_absolute():

@@ -66,3 +66,22 @@ def atomic_directory(path: Pathlike) -> Iterator[Path]:
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def read_yaml(path: Pathlike, error: type, what: str):
+    """Load a yaml file; a missing file or bad yaml raises ``error`` naming the file.
+
+    Args:
+        path: The file.
+        error: Exception class to raise (a subclass of ``EspnetLPError``).
+        what: What the file is and how to get it, for the missing-file message.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise error(f"{path}: not valid yaml ({e})") from None

@@ -63,7 +63,7 @@ def test_staging_copies_referenced_files_and_rewrites_paths(tmp_path, monkeypatc
 
 
 def test_exp_dir_errors(tmp_path):
-    with pytest.raises(ExportError, match="no config.yaml"):
+    with pytest.raises(ExportError, match="config.yaml .not an ESPnet exp dir.. not found"):
         read_config(tmp_path)
     (tmp_path / "config.yaml").write_text("a: [1\n")
     with pytest.raises(ExportError, match="not valid yaml"):
@@ -86,5 +86,5 @@ def test_cli_reports_a_bad_exp_dir_in_one_line(tmp_path, caplog):
         main(["--exp_dir", str(tmp_path / "nope"), "--output_dir", str(tmp_path / "out"),
               "--verify_wav_scp", "none"])
     assert e.value.code == 1
-    assert "no config.yaml" in caplog.text
+    assert "config.yaml (not an ESPnet exp dir?) not found" in caplog.text
     assert not (tmp_path / "out").exists()
