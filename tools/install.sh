@@ -39,7 +39,7 @@ done
 # espnet needs einops without declaring it).
 python_deps=(
     "torch==2.11.0" "torchaudio==2.11.0" "espnet==202511" "espnet_model_zoo"
-    "jiwer" "pyyaml" "einops" "sentencepiece" "soundfile" "scipy" "snownlp" "wheel"
+    "jiwer" "matplotlib" "pyyaml" "einops" "sentencepiece" "soundfile" "scipy" "snownlp" "wheel"
 )
 test_deps=("pytest" "pytest-timeout" "flake8")
 apt_pkgs=(espeak-ng flac fortunes fortunes-min)

@@ -359,7 +359,13 @@ class ESPnetLPASRModel(ESPnetASRModel):
             ``ctc`` and/or ``att`` (B,), as the LP decoder's targets (all branches the ASR
             computes when there is no LP decoder).
         """
-        _, stash = self._asr_forward(speech, speech_lengths, text, text_lengths)
+        # No CER/WER here: not needed, and ESPnet's calculator divides by the reference
+        # length, which is 0 for an empty pseudo-label.
+        calculator, self.error_calculator = self.error_calculator, None
+        try:
+            _, stash = self._asr_forward(speech, speech_lengths, text, text_lengths)
+        finally:
+            self.error_calculator = calculator
         return self._lp_targets(stash, text_lengths)
 
     def _lp_targets(self, stash: dict, text_lengths: torch.Tensor) -> Dict[str, torch.Tensor]:

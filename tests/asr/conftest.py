@@ -5,31 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from espnet_lp.data.asr_inputs import (
-    asr_train_data_args,
-    build_char_token_list,
-    write_shape_files,
-    write_token_list,
-)
+from espnet_lp.data.asr_inputs import asr_train_data_args
 from espnet_lp.data.datadir import DataDir
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "conf" / "tuning" / "train_lp_tiny.yaml"
-
-
-@pytest.fixture(scope="session")
-def en_inputs(synth_corpus, tmp_path_factory):
-    """Data dirs, token list and shape files of the generated English corpus."""
-    from espnet_lp.bin.prepare_data import main as prepare_main
-
-    out = tmp_path_factory.mktemp("en_inputs")
-    prepare_main(["--corpus", "librispeech", "--corpus_dir", str(synth_corpus), "--subsets",
-                  "train-clean-100", "dev-clean", "--output_dir", str(out / "data")])
-    train = DataDir.read(out / "data" / "train_clean_100")
-    write_token_list(out / "token_list", build_char_token_list(train.text.values()))
-    for name in ("train_clean_100", "dev_clean"):
-        write_shape_files(DataDir.read(out / "data" / name), out / "shapes" / name)
-    return out
 
 
 def build_tiny(token_list: Path, *extra: str):
@@ -70,13 +50,3 @@ def train_cmd(inputs: Path, out: Path, *extra: str):
             *asr_train_data_args(inputs / "data", inputs / "shapes", inputs / "token_list",
                                  "train_clean_100", "dev_clean"),
             *extra]
-
-
-@pytest.fixture(scope="session")
-def trained(en_inputs, tmp_path_factory):
-    """A tiny LP model trained for 2 epochs by the CLI (also serves as a KD teacher)."""
-    from espnet_lp.bin.asr_train import main as train_main
-
-    out = tmp_path_factory.mktemp("exp") / "tiny"
-    train_main(train_cmd(en_inputs, out, "--max_epoch", "2", "--batch_size", "8"))
-    return out

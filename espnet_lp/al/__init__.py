@@ -1,0 +1,1 @@
+"""Active learning: strategies, selection, round state, oracle, reports."""

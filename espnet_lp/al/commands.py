@@ -1,0 +1,110 @@
+"""The ESPnet and espnet-lp commands a round runs: training, sharded decoding and scoring."""
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from espnet_lp.al import report
+from espnet_lp.al.jobs import python_module, run_jobs
+from espnet_lp.al.scoring import get_strategy
+from espnet_lp.asr.export import find_checkpoint
+from espnet_lp.asr.teacher import kd_train_args, read_teacher_spec
+from espnet_lp.bin.split_scp import split_lines
+from espnet_lp.data.datadir import DataDir
+from espnet_lp.utils.fileio import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+
+def _data_args(role: str, data_dir: Path, shapes: Path) -> List[str]:
+    return [f"--{role}_data_path_and_name_and_type", f"{data_dir / 'wav.scp'},speech,sound",
+            f"--{role}_data_path_and_name_and_type", f"{data_dir / 'text'},text,text",
+            f"--{role}_shape_file", str(shapes / "speech_shape"),
+            f"--{role}_shape_file", str(shapes / "text_shape.char")]
+
+
+def train_command(cfg, train_dir: Path, train_shapes: Path, valid_shapes: Path,
+                  model_dir: Path, init_from: Optional[Path]) -> List[str]:
+    """``python -m espnet2.bin.asr_train`` (stock ESPnet) for one round's labeled set."""
+    args = ["--config", cfg.train_config, "--output_dir", model_dir, "--ngpu", cfg.ngpu,
+            "--seed", cfg.seed, "--resume", "true", "--token_list", cfg.token_list,
+            "--token_type", cfg.token_type,
+            *_data_args("train", train_dir, train_shapes),
+            *_data_args("valid", Path(cfg.valid_set), valid_shapes)]
+    if cfg.bpemodel:
+        args += ["--bpemodel", cfg.bpemodel]
+    if cfg.kd_weight > 0:
+        args += kd_train_args(read_teacher_spec(cfg.teacher_spec), cfg.kd_weight, cfg.kd_conf)
+    if init_from is not None:
+        args += ["--init_param", str(find_checkpoint(init_from))]
+    return python_module("espnet2.bin.asr_train", [*args, *cfg.train_opts])
+
+
+def _shard(wav_scp: Dict[str, str], out_dir: Path, nj: int) -> List[Path]:
+    """Key files ``keys.1..nj`` (as Kaldi's split_scp.pl: contiguous, sizes within one)."""
+    lines = [f"{u} {wav_scp[u]}\n" for u in sorted(wav_scp)]
+    paths = []
+    for job, chunk in enumerate(split_lines(lines, min(nj, max(1, len(lines)))), 1):
+        atomic_write_text(out_dir / f"keys.{job}", "".join(chunk))
+        paths.append(out_dir / f"keys.{job}")
+    return paths
+
+
+def decode_sets(cfg, model_dir: Path, out_dir: Path) -> Dict[str, Dict[str, float]]:
+    """Decode every test set with stock ``asr_inference`` (nj shards); WER/CER per set."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    sets = {Path(s).name: DataDir.read(s) for s in cfg.test_sets}
+    wavs: Dict[str, str] = {}
+    for data in sets.values():
+        wavs.update(data.wav_scp)
+    atomic_write_text(out_dir / "wav.scp", "".join(f"{u} {wavs[u]}\n" for u in sorted(wavs)))
+    keys = _shard(wavs, out_dir / "split", cfg.nj)
+    ckpt = find_checkpoint(model_dir)
+    cmds, logs = [], []
+    for job, key_file in enumerate(keys, 1):
+        cmds.append(python_module("espnet2.bin.asr_inference", [
+            "--asr_train_config", model_dir / "config.yaml", "--asr_model_file", ckpt,
+            "--data_path_and_name_and_type", f"{out_dir / 'wav.scp'},speech,sound",
+            "--key_file", key_file, "--output_dir", out_dir / "split" / f"output.{job}",
+            "--ngpu", "0", "--batch_size", "1", *cfg.decode_opts]))
+        logs.append(out_dir / "split" / f"decode.{job}.log")
+    run_jobs(cmds, logs, cfg.nj)
+    hyps: Dict[str, str] = {}
+    for job in range(1, len(keys) + 1):
+        hyps.update(report.read_text_file(out_dir / "split" / f"output.{job}" / "1best_recog"
+                                          / "text"))
+    results = {}
+    for name, data in sets.items():
+        set_hyps = {u: hyps.get(u, "") for u in data.utt_ids}
+        atomic_write_text(out_dir / name / "text",
+                          "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in set_hyps.items()))
+        results[name] = report.error_rates(data.text, set_hyps, cfg.cer_remove_spaces)
+    return results
+
+
+def score_pool(cfg, strategy: str, r: int, model_dir: Path, pool_dir: Path,
+               out_dir: Path) -> None:
+    """Score the pool with ``al_score`` in nj shards; finished shards are kept on a rerun."""
+    marker = out_dir / "nj"
+    if marker.is_file() and marker.read_text().strip() != str(cfg.nj):
+        shutil.rmtree(out_dir)  # shards of another split cannot be merged with these
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, f"{cfg.nj}\n")
+    keys = _shard(DataDir.read(pool_dir).wav_scp, out_dir / "split", cfg.nj)
+    for job in range(len(keys) + 1, cfg.nj + 1):  # fewer utterances than jobs
+        atomic_write_text(out_dir / f"score.{job}", "")
+    ckpt = find_checkpoint(model_dir)
+    simulation = get_strategy(strategy).simulation_only
+    cmds, logs = [], []
+    for job, key_file in enumerate(keys, 1):
+        if (out_dir / f"score.{job}").is_file():
+            continue
+        cmds.append(python_module("espnet_lp.bin.al_score", [
+            "--asr_train_config", model_dir / "config.yaml", "--asr_model_file", ckpt,
+            "--strategy", strategy, "--seed", cfg.seed, "--round", r,
+            "--data_dir", pool_dir, "--key_file", key_file, "--job", job,
+            "--output_dir", out_dir, "--use_transcripts", str(simulation).lower(),
+            *cfg.score_opts]))
+        logs.append(out_dir / "split" / f"score.{job}.log")
+    run_jobs(cmds, logs, cfg.nj)

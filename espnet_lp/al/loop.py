@@ -1,0 +1,310 @@
+"""The active-learning loop: train, decode, score, select, annotate, round after round.
+
+Round 0 (the seeded initial set) is the same for every strategy: it is trained and decoded
+once (``<al_dir>/initial/round0``) and shared. Then, for round r = 0..R and each strategy:
+``train`` (r > 0) on the labeled set, ``decode`` the evaluation sets (r > 0), and, for r < R,
+``score`` the pool (sharded), ``select`` within the round's budget and ``annotate`` (the
+oracle's transcripts make round r + 1's labeled set). Rounds go round-major (every strategy
+finishes round r before any starts r + 1), so partial results are comparable.
+
+Each stage is marked done in ``<strategy>/state.json`` only after its outputs exist; a rerun
+skips what is done, and ESPnet's own ``--resume true`` continues a killed training.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from espnet_lp.al import report, selection
+from espnet_lp.al.jobs import run_jobs
+from espnet_lp.al.oracle import AbsOracle, SimulatedOracle
+from espnet_lp.al.score_files import merge_shards
+from espnet_lp.al.scoring import get_strategy
+from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
+from espnet_lp.al.state import write_ids
+from espnet_lp.data.asr_inputs import write_shape_files
+from espnet_lp.data.datadir import DataDir
+from espnet_lp.errors import EspnetLPError
+from espnet_lp.utils.fileio import atomic_write_text
+
+logger = logging.getLogger(__name__)
+INITIAL = "initial"
+
+
+class ALRunError(EspnetLPError):
+    """A run that cannot go on as configured."""
+
+
+@dataclass
+class ALConfig:
+    """Everything that defines an active-learning run (hashed: a rerun must match it).
+
+    Args:
+        strategies: Strategy names (``espnet_lp.al.scoring.STRATEGIES``).
+        train_set: The training pool's data dir (with the held-back transcripts when the
+            oracle is simulated).
+        valid_set: Validation data dir of every training.
+        test_sets: Data dirs decoded after every training (WER/CER per round).
+        token_list: Token list file (shared by every round, and by the teacher).
+        train_config: ESPnet training yaml (``model: lp_espnet`` for LP strategies).
+        initial: Budget of the seeded initial set, ``{"utterances": N}`` or ``{"hours": H}``.
+        budget_per_round: Budget of every round.
+        rounds: Acquisition rounds R (R + 1 trainings per strategy).
+        cost: ``duration`` (hours budgets rank by usefulness per second) or ``none``.
+        retrain: ``scratch`` or ``warm_start`` (from the previous round's model).
+        seed: Seed of the initial set, ``random``, ties, and ESPnet training.
+        num_clusters: k-means clusters of ``lp_diverse``.
+        token_type, bpemodel: As ESPnet's options.
+        train_opts, decode_opts, score_opts: Extra options of asr_train, asr_inference,
+            al_score.
+        nj: Parallel decoding/scoring jobs; ngpu: ESPnet's ``--ngpu`` for training.
+        teacher_spec: ``exp/kd/teacher.yaml``; with ``kd_weight > 0`` every training distils.
+        kd_weight, kd_conf: KD weight and other ``ctc_kl`` options.
+        kd_pool: Also train on the pool's audio with the KL term only.
+        cer_remove_spaces: CER without spaces (Mandarin).
+    """
+
+    strategies: List[str]
+    train_set: str
+    valid_set: str
+    test_sets: List[str]
+    token_list: str
+    train_config: str
+    initial: Dict = field(default_factory=lambda: {"utterances": 100})
+    budget_per_round: Dict = field(default_factory=lambda: {"utterances": 100})
+    rounds: int = 3
+    cost: str = "duration"
+    retrain: str = "scratch"
+    seed: int = 0
+    num_clusters: int = 8
+    token_type: str = "char"
+    bpemodel: Optional[str] = None
+    train_opts: List[str] = field(default_factory=list)
+    decode_opts: List[str] = field(default_factory=lambda: ["--beam_size", "1",
+                                                            "--ctc_weight", "1.0"])
+    score_opts: List[str] = field(default_factory=list)
+    nj: int = 1
+    ngpu: int = 0
+    teacher_spec: Optional[str] = None
+    kd_weight: float = 0.0
+    kd_conf: Dict = field(default_factory=dict)
+    kd_pool: bool = False
+    cer_remove_spaces: bool = False
+
+    def check(self) -> None:
+        """Clear errors for values that cannot work (before anything is written)."""
+        for name in self.strategies:
+            get_strategy(name)
+        if len(set(self.strategies)) != len(self.strategies) or not self.strategies:
+            raise ALRunError(f"strategies must be distinct and not empty: {self.strategies}")
+        selection.Budget.from_config(self.initial, "initial")
+        selection.Budget.from_config(self.budget_per_round, "budget_per_round")
+        if self.rounds < 0 or self.nj < 1:
+            raise ALRunError(f"rounds must be >= 0 and nj >= 1 (got {self.rounds}, {self.nj})")
+        if self.retrain not in ("scratch", "warm_start"):
+            raise ALRunError(f"retrain must be scratch or warm_start: {self.retrain!r}")
+        if self.cost not in selection.COSTS:
+            raise ALRunError(f"cost must be one of {selection.COSTS}: {self.cost!r}")
+        if self.kd_weight > 0 and self.teacher_spec is None:
+            raise ALRunError("kd_weight > 0 needs a teacher spec (the recipe's stage 3 writes "
+                             "exp/kd/teacher.yaml)")
+        for path in [self.train_set, self.valid_set, *self.test_sets, self.token_list,
+                     self.train_config]:
+            if not Path(path).exists():
+                raise ALRunError(f"{path}: not found")
+
+    def digest(self) -> str:
+        """Hash of the settings that change results (not parallelism)."""
+        keep = {k: v for k, v in asdict(self).items() if k not in ("nj", "ngpu")}
+        return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stage_key(r: int, stage: str) -> str:
+    return f"round{r}/{stage}"
+
+
+class ALRun:
+    """Runs :class:`ALConfig` in ``al_dir`` (resumable; one run at a time per dir)."""
+
+    def __init__(self, config: ALConfig, al_dir: Path, oracle: Optional[AbsOracle] = None):
+        config.check()
+        self.cfg = config
+        self.dir = Path(al_dir)
+        self.pool = DataDir.read(config.train_set)
+        if self.pool.utt2dur is None:
+            raise ALRunError(f"{config.train_set}: no utt2dur (prepare_data writes it)")
+        self.oracle = oracle or SimulatedOracle(self.pool, config.train_set)
+        self.durations = self.pool.utt2dur
+        self.rounds_done = 0
+        self._start = time.perf_counter()
+        self._stage_seconds: List[float] = []
+
+    # ---- driver ------------------------------------------------------------------------
+    def run(self) -> Path:
+        """Run (or resume) every round of every strategy; write the report; return its path."""
+        with ExpDirLock(self.dir):
+            self._claim()
+            self._shapes(DataDir.read(self.cfg.valid_set), self.dir / "shapes" / "valid")
+            self._initial_round()
+            for r in range(self.cfg.rounds + 1):
+                for strategy in self.cfg.strategies:
+                    self._round(strategy, r)
+            sets = [Path(s).name for s in self.cfg.test_sets]
+            paths = report.write_report(self.dir, sets, "cer" if self.cfg.cer_remove_spaces
+                                        else "wer", self.dir)
+        return paths["markdown"]
+
+    def _claim(self) -> None:
+        config = self.dir / "config.yaml"
+        text = yaml.safe_dump({"digest": self.cfg.digest(), **asdict(self.cfg)}, sort_keys=False)
+        if config.is_file():
+            old = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+            if old.get("digest") != self.cfg.digest():
+                raise StateError(f"{config}: this exp dir was made with other settings; use "
+                                 "another --al_dir, or remove it to start over")
+        atomic_write_text(config, text)
+
+    def _state(self, name: str) -> RunState:
+        return RunState(self.dir / name / "state.json", self.cfg.digest(), self.cfg.seed)
+
+    def _do(self, state: RunState, r: int, stage: str, what: str, fn) -> None:
+        key = _stage_key(r, stage)
+        if state.is_done(key):
+            return
+        start = time.perf_counter()
+        fn()
+        state.mark_done(key)
+        took = time.perf_counter() - start
+        self._stage_seconds.append(took)
+        logger.info("%s round %d/%d %s: %.0f s (elapsed %.1f min)", what, r, self.cfg.rounds,
+                    stage, took, (time.perf_counter() - self._start) / 60)
+
+    # ---- round 0, shared ----------------------------------------------------------------
+    def _initial_round(self) -> None:
+        state = self._state(INITIAL)
+        rdir = self.dir / INITIAL / "round0"
+        self._do(state, 0, "annotate", INITIAL, lambda: self._write_initial(rdir))
+        self._do(state, 0, "train", INITIAL, lambda: self._train(rdir, None))
+        self._do(state, 0, "decode", INITIAL, lambda: self._decode(rdir, INITIAL, 0))
+
+    def _write_initial(self, rdir: Path) -> None:
+        budget = selection.Budget.from_config(self.cfg.initial, "initial")
+        labeled = selection.initial_set(self.durations, budget, self.cfg.seed)
+        if not labeled:
+            raise ALRunError(f"the initial budget ({budget.describe()}) selects nothing")
+        self._write_round(rdir, labeled, DataDir(wav_scp={}, utt2spk={}, text={}, utt2dur={}))
+
+    def _write_round(self, rdir: Path, new_ids: List[str], labeled_before: DataDir) -> None:
+        """Round ``rdir``'s labeled data dir (previous transcripts + the oracle's) and lists."""
+        text = {**labeled_before.text, **self.oracle.transcribe(new_ids)}
+        labeled = self.pool.subset(text)
+        labeled.text = {u: text[u] for u in labeled.utt_ids}
+        pool = sorted(set(self.pool.wav_scp) - set(text))
+        check_partition(text, pool, self.pool.wav_scp, str(rdir))
+        labeled.write(rdir / "data" / "labeled")
+        write_ids(rdir / "pool", pool)
+        write_ids(rdir / "labeled", labeled.utt_ids)
+
+    # ---- one round of one strategy ----------------------------------------------------
+    def _round(self, strategy: str, r: int) -> None:
+        state = self._state(strategy)
+        rdir = self.dir / strategy / f"round{r}"
+        if r == 0:
+            self._do(state, 0, "share", strategy, lambda: self._share_initial(strategy))
+        else:
+            prev = self.dir / strategy / f"round{r - 1}" / "model"
+            init = prev if self.cfg.retrain == "warm_start" else None
+            self._do(state, r, "train", strategy, lambda: self._train(rdir, init))
+            self._do(state, r, "decode", strategy, lambda: self._decode(rdir, strategy, r))
+        if r == self.cfg.rounds:
+            return
+        self._check_lists(rdir)
+        self._do(state, r, "score", strategy, lambda: self._score(rdir, strategy, r))
+        self._do(state, r, "select", strategy, lambda: self._select(rdir, strategy))
+        nxt = self.dir / strategy / f"round{r + 1}"
+        self._do(state, r, "annotate", strategy, lambda: self._write_round(
+            nxt, read_ids(rdir / "selected"), DataDir.read(rdir / "data" / "labeled")))
+
+    def _share_initial(self, strategy: str) -> None:
+        """Round 0 of a strategy is the shared one: same lists, model, metrics."""
+        src, rdir = self.dir / INITIAL / "round0", self.dir / strategy / "round0"
+        shutil.rmtree(rdir, ignore_errors=True)
+        rdir.mkdir(parents=True)
+        for name in ("labeled", "pool"):
+            shutil.copyfile(src / name, rdir / name)
+        shutil.copytree(src / "data" / "labeled", rdir / "data" / "labeled")
+        (rdir / "model").symlink_to(Path("..", "..", INITIAL, "round0", "model"))
+        metrics = json.loads((src / "metrics.json").read_text())
+        metrics.update(strategy=strategy,
+                       simulation_only=get_strategy(strategy).simulation_only)
+        atomic_write_text(rdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+
+    def _check_lists(self, rdir: Path) -> None:
+        check_partition(read_ids(rdir / "labeled"), read_ids(rdir / "pool"),
+                        self.pool.wav_scp, str(rdir))
+
+    # ---- stages ------------------------------------------------------------------------
+    def _shapes(self, data: DataDir, out: Path) -> Path:
+        write_shape_files(data, out)
+        return out
+
+    def _train(self, rdir: Path, init_from: Optional[Path]) -> None:
+        from espnet_lp.al.commands import train_command
+
+        labeled = DataDir.read(rdir / "data" / "labeled")
+        train = labeled
+        if self.cfg.kd_pool and self.cfg.kd_weight > 0:
+            train = labeled.with_untranscribed(self.pool.subset(read_ids(rdir / "pool")))
+        train.write(rdir / "data" / "train")
+        shapes = self._shapes(train, rdir / "shapes" / "train")
+        cmd = train_command(self.cfg, rdir / "data" / "train", shapes, self.dir / "shapes" /
+                            "valid", rdir / "model", init_from)
+        run_jobs([cmd], [rdir / "model" / "train.log"])
+
+    def _decode(self, rdir: Path, strategy: str, r: int) -> None:
+        from espnet_lp.al.commands import decode_sets
+
+        labeled = read_ids(rdir / "labeled")
+        results = decode_sets(self.cfg, rdir / "model", rdir / "decode")
+        metrics = {"strategy": strategy, "seed": self.cfg.seed, "round": r,
+                   "labeled_utterances": len(labeled),
+                   "labeled_hours": selection.total_hours(labeled, self.durations),
+                   "simulation_only": strategy != INITIAL and get_strategy(strategy)
+                   .simulation_only, "decode": results}
+        atomic_write_text(rdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+
+    def _score(self, rdir: Path, strategy: str, r: int) -> None:
+        from espnet_lp.al.commands import score_pool
+
+        pool_ids = read_ids(rdir / "pool")
+        pool = self.pool.subset(pool_ids)
+        if not get_strategy(strategy).simulation_only:
+            pool.text = None  # the pool's transcripts are hidden from every real strategy
+        pool.write(rdir / "data" / "pool")
+        score_pool(self.cfg, strategy, r, rdir / "model", rdir / "data" / "pool",
+                   rdir / "scores")
+        scores, _ = merge_shards(rdir / "scores", pool_ids, self.cfg.nj)
+        atomic_write_text(rdir / "scores.tsv", "".join(f"{u}\t{scores[u]!r}\n"
+                                                       for u in sorted(scores)))
+
+    def _select(self, rdir: Path, strategy: str) -> None:
+        pool_ids = read_ids(rdir / "pool")
+        scores, embeddings = merge_shards(rdir / "scores", pool_ids, self.cfg.nj)
+        diverse = get_strategy(strategy).diverse
+        chosen = selection.select(
+            scores, self.durations,
+            selection.Budget.from_config(self.cfg.budget_per_round, "budget_per_round"),
+            cost=self.cfg.cost, seed=self.cfg.seed,
+            embeddings=embeddings if diverse else None,
+            num_clusters=self.cfg.num_clusters if diverse else 0)
+        atomic_write_text(rdir / "selected", "".join(
+            f"{u} {scores[u]!r} {self.durations[u]:.3f}\n" for u in chosen))
+        logger.info("%s: selected %d utterances (%.3f h) of %d", strategy, len(chosen),
+                    selection.total_hours(chosen, self.durations), len(pool_ids))

@@ -1,0 +1,544 @@
+"""Results of active-learning runs: error rates, learning-curve tables, summaries and plots.
+
+Every finished round writes a ``metrics.json`` somewhere under the AL directory (the layout
+is not assumed; ``**/metrics.json`` is collected, skipping hidden, half-written directories)::
+
+    {"strategy": "loss_prediction", "seed": 0, "round": 2,
+     "labeled_utterances": 120, "labeled_hours": 0.31, "simulation_only": false,
+     "decode": {"dev_clean": {"wer": 0.41, "cer": 0.2, "utterances": 50}}}
+
+Error rates are fractions (0.41), shown as percentages. ``seed`` may be left out (0) and so
+may ``simulation_only`` (false), but ``true_loss`` is always marked simulation only: it
+peeks at the hidden transcripts of the pool, so it is an upper bound, not a usable method.
+"""
+
+import json
+import logging
+import math
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from espnet_lp.errors import EspnetLPError
+from espnet_lp.utils.fileio import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+Pathlike = Union[str, Path]
+METRICS = ("wer", "cer")
+SIMULATION_ONLY_STRATEGIES = ("true_loss",)
+FIRST_STRATEGIES = ("random",)
+
+
+class ReportError(EspnetLPError, ValueError):
+    """Raised for unreadable results, mismatched transcripts or an impossible report."""
+
+
+# --------------------------------------------------------------------------- error rates
+def _few(ids) -> str:
+    ids = sorted(ids)
+    return ", ".join(ids[:5]) + (f" ... ({len(ids)} in all)" if len(ids) > 5 else "")
+
+
+def _rate(score, refs: List[str], hyps: List[str], ref_len) -> float:
+    """Corpus error rate; empty hypotheses count as deletions of the whole reference."""
+    pairs = [(r, h) for r, h in zip(refs, hyps) if h]
+    total = sum(ref_len(r) for r in refs)
+    deleted = sum(ref_len(r) for r, h in zip(refs, hyps) if not h)
+    errors = 0.0
+    if pairs:
+        sub_refs, sub_hyps = map(list, zip(*pairs))
+        errors = score(sub_refs, sub_hyps) * sum(ref_len(r) for r in sub_refs)
+    return (errors + deleted) / total
+
+
+def error_rates(refs: Mapping[str, str], hyps: Mapping[str, str],
+                remove_spaces: bool = False) -> Dict[str, float]:
+    """Corpus-level WER and CER (jiwer) of hypotheses against references.
+
+    Args:
+        refs: Utterance id -> reference transcript.
+        hyps: Utterance id -> hypothesis (may be empty: all deletions). Same ids as ``refs``.
+        remove_spaces: Compute CER on characters with all spaces removed (Mandarin).
+
+    Returns:
+        ``{"wer": ..., "cer": ..., "utterances": n}``, rates as fractions.
+
+    Raises:
+        ReportError: Ids differ, no utterances, or an empty reference.
+    """
+    import jiwer
+
+    missing, extra = set(refs) - set(hyps), set(hyps) - set(refs)
+    if missing or extra:
+        raise ReportError(f"hypothesis ids differ from reference ids: missing {len(missing)} "
+                          f"({_few(missing)}), extra {len(extra)} ({_few(extra)})")
+    if not refs:
+        raise ReportError("no utterances to score")
+    ids = sorted(refs)
+    empty = [i for i in ids if not refs[i].split()]
+    if empty:
+        raise ReportError(f"empty reference transcript for {_few(empty)}")
+    join = "" if remove_spaces else " "
+    words = [[" ".join(t[i].split()) for i in ids] for t in (refs, hyps)]
+    chars = [[join.join(t[i].split()) for i in ids] for t in (refs, hyps)]
+    return {"wer": _rate(jiwer.wer, *words, lambda r: len(r.split())),
+            "cer": _rate(jiwer.cer, *chars, len),
+            "utterances": len(ids)}
+
+
+def read_text_file(path: Pathlike) -> Dict[str, str]:
+    """Read a Kaldi-style ``text`` file: ``<utt_id> <transcript>`` per line (may be empty).
+
+    Raises:
+        ReportError: Missing file, blank line or duplicate id, naming file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"{path}: transcript file not found")
+    texts: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.strip().split(None, 1)
+            if not parts:
+                raise ReportError(f"{path}:{lineno}: empty line")
+            if parts[0] in texts:
+                raise ReportError(f"{path}:{lineno}: duplicate utterance id {parts[0]}")
+            texts[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
+    return texts
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class RoundRecord:
+    """The result of one AL round, as read from its ``metrics.json``.
+
+    Args:
+        strategy: Acquisition strategy name.
+        seed: Seed of the run.
+        round: Round number (0: the initial labeled set).
+        labeled_utterances: Size of the labeled set the model was trained on.
+        labeled_hours: Its duration in hours.
+        simulation_only: The strategy uses hidden transcripts (an oracle, not a method).
+        decode: Set name -> ``{"wer": ..., "cer": ..., "utterances": ...}``.
+        path: The ``metrics.json`` it came from.
+    """
+
+    strategy: str
+    seed: int
+    round: int
+    labeled_utterances: int
+    labeled_hours: float
+    simulation_only: bool
+    decode: Dict[str, Dict[str, float]] = field(repr=False)
+    path: Path
+
+    def value(self, set_name: str, metric: str) -> float:
+        """The ``metric`` on ``set_name``; a ReportError names the file if it is missing."""
+        scores = self.decode.get(set_name)
+        if scores is None:
+            raise ReportError(f"{self.path}: no results for set {set_name!r} "
+                              f"(has: {', '.join(sorted(self.decode)) or 'none'})")
+        v = scores.get(metric)
+        if not _is_number(v) or not math.isfinite(v):
+            raise ReportError(f"{self.path}: decode.{set_name}.{metric} is {v!r}, "
+                              "expected a finite number")
+        return float(v)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _field(data: dict, key: str, kind, path: Path, default=None):
+    v = data.get(key, default)
+    if kind is float:
+        ok = _is_number(v)
+    else:
+        ok = isinstance(v, kind) and not (kind is int and isinstance(v, bool))
+    if not ok:
+        raise ReportError(f"{path}: {key!r} is {v!r}, expected {kind.__name__}")
+    return v
+
+
+def read_metrics(path: Pathlike) -> RoundRecord:
+    """Read and check one ``metrics.json``; any problem is a ReportError naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    decode = _field(data, "decode", dict, path)
+    if not all(isinstance(v, dict) for v in decode.values()):
+        raise ReportError(f"{path}: 'decode' must map set names to objects of scores")
+    strategy = _field(data, "strategy", str, path)
+    record = RoundRecord(
+        strategy=strategy, seed=_field(data, "seed", int, path, 0),
+        round=_field(data, "round", int, path),
+        labeled_utterances=_field(data, "labeled_utterances", int, path),
+        labeled_hours=float(_field(data, "labeled_hours", float, path)),
+        simulation_only=(_field(data, "simulation_only", bool, path, False)
+                         or strategy in SIMULATION_ONLY_STRATEGIES),
+        decode=decode, path=path)
+    if not strategy or record.round < 0 or record.labeled_hours < 0:
+        raise ReportError(f"{path}: empty strategy, negative round or negative hours")
+    return record
+
+
+def collect(al_dir: Pathlike) -> List[RoundRecord]:
+    """All round records under ``al_dir`` (``**/metrics.json``), in report order.
+
+    Directories whose name starts with ``.`` (half-written, atomic temporaries) are skipped.
+
+    Raises:
+        ReportError: No such directory, no results, a malformed file, or two files for the
+            same (strategy, seed, round).
+    """
+    al_dir = Path(al_dir)
+    if not al_dir.is_dir():
+        raise ReportError(f"{al_dir}: AL directory not found")
+    paths = sorted(p for p in al_dir.rglob("metrics.json")
+                   if not any(part.startswith(".") for part in p.relative_to(al_dir).parts))
+    if not paths:
+        raise ReportError(f"{al_dir}: no metrics.json found (has any round finished?)")
+    seen: Dict[Tuple[str, int, int], Path] = {}
+    records = []
+    for path in paths:
+        r = read_metrics(path)
+        key = (r.strategy, r.seed, r.round)
+        if key in seen:
+            raise ReportError(f"{path}: duplicate of {seen[key]} (strategy {r.strategy}, "
+                              f"seed {r.seed}, round {r.round})")
+        seen[key] = path
+        records.append(r)
+    order = {s: i for i, s in enumerate(strategy_order(records))}
+    records.sort(key=lambda r: (order[r.strategy], r.seed, r.round))
+    logger.info("%d rounds of %d strategies under %s", len(records), len(order), al_dir)
+    return records
+
+
+def strategy_order(records: Sequence[RoundRecord]) -> List[str]:
+    """Random first, then the other methods by name, then simulation-only oracles by name."""
+    sim = {r.strategy for r in records if r.simulation_only}
+    names = {r.strategy for r in records}
+    return sorted(names, key=lambda s: (s not in FIRST_STRATEGIES, s in sim, s))
+
+
+def strategy_label(strategy: str, records: Sequence[RoundRecord]) -> str:
+    """The strategy's name, marked ``(simulation only)`` when it peeks at hidden labels."""
+    sim = any(r.simulation_only for r in records if r.strategy == strategy)
+    return f"{strategy} (simulation only)" if sim else strategy
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ReportError(f"unknown metric {metric!r} (valid: {', '.join(METRICS)})")
+
+
+# --------------------------------------------------------------------------- curves
+def area_under_curve(hours: Sequence[float], values: Sequence[float]) -> float:
+    """Mean of a learning curve over its labeled-hours range (trapezoid area / hours span).
+
+    A single point (or a zero span) gives the mean value. Lower is better for error rates.
+    """
+    _check_curve(hours, values)
+    span = hours[-1] - hours[0]
+    if span == 0:
+        return float(statistics.mean(values))
+    area = sum((h1 - h0) * (v0 + v1) / 2
+               for h0, h1, v0, v1 in zip(hours, hours[1:], values, values[1:]))
+    return area / span
+
+
+def hours_to_reach(hours: Sequence[float], values: Sequence[float],
+                   target: float) -> Optional[float]:
+    """Labeled hours at which the curve first gets to ``<= target`` (linear between rounds).
+
+    Returns:
+        The hours, or None if the curve never gets there.
+    """
+    _check_curve(hours, values)
+    for i, v in enumerate(values):
+        if v <= target:
+            if i == 0:
+                return float(hours[0])
+            h0, h1, v0 = hours[i - 1], hours[i], values[i - 1]
+            return h0 + (v0 - target) / (v0 - v) * (h1 - h0)
+    return None
+
+
+def _check_curve(hours: Sequence[float], values: Sequence[float]) -> None:
+    if not hours or len(hours) != len(values):
+        raise ReportError(f"a curve needs as many hours as values, at least one "
+                          f"(got {len(hours)} and {len(values)})")
+    if any(h1 < h0 for h0, h1 in zip(hours, hours[1:])):
+        raise ReportError(f"labeled hours must not decrease along a curve: {list(hours)}")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One strategy's curve on one set: per round, hours (mean over seeds) and per-seed values."""
+
+    strategy: str
+    label: str
+    simulation_only: bool
+    rounds: List[int]
+    hours: List[float]
+    per_seed: Dict[int, List[float]]
+
+    @property
+    def mean(self) -> List[float]:
+        """Mean over seeds per round."""
+        return [statistics.mean(vs) for vs in zip(*self.per_seed.values())]
+
+
+def curves(records: Sequence[RoundRecord], set_name: str, metric: str) -> List[Curve]:
+    """Per strategy, the rounds that every seed finished (others are left out with a warning)."""
+    _check_metric(metric)
+    out = []
+    for strategy in strategy_order(records):
+        mine = [r for r in records if r.strategy == strategy]
+        by_seed: Dict[int, Dict[int, RoundRecord]] = {}
+        for r in mine:
+            by_seed.setdefault(r.seed, {})[r.round] = r
+        rounds = sorted(set.intersection(*(set(d) for d in by_seed.values())))
+        if not rounds:
+            raise ReportError(f"{strategy}: no round is finished by all of its seeds "
+                              f"{sorted(by_seed)}")
+        if len(rounds) < max(len(d) for d in by_seed.values()):
+            logger.warning("%s: only rounds %s are finished by all %d seeds; curves and "
+                           "summary use those", strategy, rounds, len(by_seed))
+        hours = [statistics.mean(d[n].labeled_hours for d in by_seed.values()) for n in rounds]
+        per_seed = {s: [d[n].value(set_name, metric) for n in rounds]
+                    for s, d in sorted(by_seed.items())}
+        out.append(Curve(strategy, strategy_label(strategy, records),
+                         any(r.simulation_only for r in mine), rounds, hours, per_seed))
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+def _pct(values: Sequence[float], n_seeds: int) -> str:
+    mean = f"{100 * statistics.mean(values):.2f}"
+    if n_seeds <= 1:
+        return mean
+    std = f" ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{mean}{std} ({len(values)} seed{'s' if len(values) > 1 else ''})"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def results_table(records: Sequence[RoundRecord], sets: Sequence[str], metric: str) -> str:
+    """Markdown table: per strategy and round, labeled data and the metric (%) per set.
+
+    With several seeds a cell reads ``mean ± std (n seeds)`` (sample standard deviation).
+    """
+    _check_metric(metric)
+    name = metric.upper()
+    lines = [_row(["Strategy", "Round", "Labeled utts", "Labeled hours",
+                   *(f"{s} {name} (%)" for s in sets)]),
+             _row(["---"] * 2 + ["---:"] * (2 + len(sets)))]
+    for strategy in strategy_order(records):
+        mine = [r for r in records if r.strategy == strategy]
+        n_seeds = len({r.seed for r in mine})
+        for rnd in sorted({r.round for r in mine}):
+            rs = [r for r in mine if r.round == rnd]
+            utts = {r.labeled_utterances for r in rs}
+            utts_cell = (str(utts.pop()) if len(utts) == 1 else
+                         f"{statistics.mean(r.labeled_utterances for r in rs):.1f}")
+            hours = f"{statistics.mean(r.labeled_hours for r in rs):.3f}"
+            cells = [_pct([r.value(s, metric) for r in rs], n_seeds) for s in sets]
+            lines.append(_row([strategy_label(strategy, records), str(rnd), utts_cell, hours,
+                               *cells]))
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """One strategy's learning curve in a few numbers (means over seeds, fractions)."""
+
+    strategy: str
+    label: str
+    simulation_only: bool
+    seeds: int
+    final: float
+    final_std: Optional[float]
+    auc: float
+    auc_std: Optional[float]
+    hours_to_reach: Optional[float]
+    hours_ratio: Optional[float]
+
+
+def _mean_std(values: List[float]) -> Tuple[float, Optional[float]]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summary(records: Sequence[RoundRecord], set_name: str, metric: str,
+            baseline: str = "random") -> Tuple[Optional[float], List[StrategySummary]]:
+    """Final metric, AUC and labeled hours needed to match the baseline's final metric.
+
+    Final value and AUC are means over seeds; hours-to-reach uses the seed-mean curve, and
+    ``hours_ratio`` divides it by the baseline's hours (< 1: fewer labels needed).
+
+    Returns:
+        The target (the baseline's final metric; None without baseline) and one summary per
+        strategy in report order.
+    """
+    all_curves = curves(records, set_name, metric)
+    base = next((c for c in all_curves if c.strategy == baseline), None)
+    target = base_hours = None
+    if base is None:
+        logger.warning("baseline %r not found: no hours-to-reach comparison", baseline)
+    else:
+        target = base.mean[-1]
+        base_hours = hours_to_reach(base.hours, base.mean, target)
+    out = []
+    for c in all_curves:
+        final, final_std = _mean_std([v[-1] for v in c.per_seed.values()])
+        auc, auc_std = _mean_std([area_under_curve(c.hours, v) for v in c.per_seed.values()])
+        reach = None if target is None else hours_to_reach(c.hours, c.mean, target)
+        ratio = reach / base_hours if reach is not None and base_hours else None
+        out.append(StrategySummary(c.strategy, c.label, c.simulation_only, len(c.per_seed),
+                                   final, final_std, auc, auc_std, reach, ratio))
+    return target, out
+
+
+def summary_table(target: Optional[float], rows: Sequence[StrategySummary], metric: str,
+                  baseline: str) -> str:
+    """Markdown table of :func:`summary`."""
+    name = metric.upper()
+
+    def pct(mean: float, std: Optional[float]) -> str:
+        return f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
+
+    def opt(v: Optional[float], fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    reach = ("n/a" if target is None else f"{100 * target:.2f}%")
+    lines = [_row(["Strategy", "Seeds", f"Final {name} (%)", f"AUC {name} (%)",
+                   f"Hours to reach {baseline}'s final {name} ({reach})",
+                   f"Hours ratio vs {baseline}"]),
+             _row(["---"] + ["---:"] * 5)]
+    for s in rows:
+        lines.append(_row([s.label, str(s.seeds), pct(s.final, s.final_std),
+                           pct(s.auc, s.auc_std), opt(s.hours_to_reach, ".3f"),
+                           opt(s.hours_ratio, ".2f")]))
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- plot
+def plot_learning_curves(records: Sequence[RoundRecord], set_name: str, metric: str,
+                         path: Pathlike) -> Path:
+    """Draw the metric (%) against labeled hours, one line per strategy, to a PNG (atomic).
+
+    Lines are seed means; with several seeds a shaded band spans min to max over seeds.
+    Simulation-only strategies are dashed and labelled so.
+
+    Raises:
+        ReportError: matplotlib is not installed.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ReportError("matplotlib is needed to draw learning curves (pip install "
+                          "matplotlib); or skip the plot (al_report --plot false)") from None
+    fig = Figure(figsize=(7.5, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    all_curves = curves(records, set_name, metric)
+    for i, c in enumerate(all_curves):
+        color = f"C{i % 10}"
+        ax.plot(c.hours, [100 * v for v in c.mean], marker="o", color=color, label=c.label,
+                linestyle="--" if c.simulation_only else "-")
+        if len(c.per_seed) > 1:
+            lo = [100 * min(vs) for vs in zip(*c.per_seed.values())]
+            hi = [100 * max(vs) for vs in zip(*c.per_seed.values())]
+            ax.fill_between(c.hours, lo, hi, color=color, alpha=0.2, linewidth=0)
+    ax.set_xlabel("Labeled data (hours)")
+    ax.set_ylabel(f"{metric.upper()} (%)")
+    ax.set_title(f"{set_name}: {metric.upper()} vs labeled hours")
+    ax.grid(alpha=0.3)
+    several = any(len(c.per_seed) > 1 for c in all_curves)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=9,
+              title="mean over seeds\nband: min–max" if several else None, title_fontsize=9)
+    return _save_atomic(fig, Path(path))
+
+
+def _save_atomic(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- report
+HEADER = """# Active-learning results
+
+Source: `{al_dir}` ({n} rounds). {name} in % (lower is better), scored on each set after
+training on the labeled set of each round. With several seeds: mean ± sample standard
+deviation (n seeds). Strategies marked *simulation only* read the hidden transcripts of the
+pool: they are an upper bound, not a usable method.
+
+AUC is the mean {name} over the labeled-hours range (trapezoid area / hours span). Hours to
+reach: labeled hours at which the seed-mean curve first reaches the {baseline} baseline's final
+{name} (linear between rounds); the ratio divides it by the baseline's own (< 1: fewer labels).
+"""
+
+
+def write_report(al_dir: Pathlike, sets: Sequence[str], metric: str,
+                 output_dir: Optional[Pathlike] = None, baseline: str = "random",
+                 plot: bool = True) -> Dict[str, Path]:
+    """Write ``RESULTS.md``, ``results.json`` and ``learning_curve.png`` (first set).
+
+    Args:
+        al_dir: Directory searched for ``**/metrics.json``.
+        sets: Evaluation sets to report, e.g. ``["dev_clean", "test_clean"]``.
+        metric: ``wer`` or ``cer``.
+        output_dir: Where to write (default: ``al_dir``).
+        baseline: Strategy whose final value is the hours-to-reach target.
+        plot: Draw the learning curve (needs matplotlib).
+
+    Returns:
+        File kind (``markdown``, ``json``, ``plot``) -> path written.
+    """
+    _check_metric(metric)
+    if not sets:
+        raise ReportError("no evaluation sets given")
+    out = Path(output_dir if output_dir is not None else al_dir)
+    records = collect(al_dir)
+    name = metric.upper()
+    parts = [HEADER.format(al_dir=al_dir, n=len(records), name=name, baseline=baseline),
+             "## Learning curves\n", results_table(records, sets, metric)]
+    results = {"al_dir": str(al_dir), "metric": metric, "baseline": baseline,
+               "units": "fractions (0.41 = 41%), hours", "sets": {}}
+    for s in sets:
+        target, rows = summary(records, s, metric, baseline)
+        parts += [f"## Summary: {s}\n", summary_table(target, rows, metric, baseline)]
+        base_hours = next((r.hours_to_reach for r in rows if r.strategy == baseline), None)
+        results["sets"][s] = {"target": target, "baseline_hours": base_hours,
+                              "strategies": [asdict(r) for r in rows]}
+    paths = {}
+    if plot:
+        paths["plot"] = plot_learning_curves(records, sets[0], metric,
+                                             out / "learning_curve.png")
+        parts.append(f"## Plot: {sets[0]}\n\n![learning curve](learning_curve.png)\n")
+    paths["json"] = out / "results.json"
+    atomic_write_text(paths["json"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    paths["markdown"] = out / "RESULTS.md"
+    atomic_write_text(paths["markdown"], "\n".join(parts))
+    logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return paths

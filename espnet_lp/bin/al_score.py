@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Score one shard of the unlabeled pool with an acquisition strategy (like asr_inference).
+
+Run one job per key file with the same ``--output_dir``; job N writes ``score.N`` (and
+``embedding.N.npz`` for strategies that return embeddings), atomically, once it is done.
+``espnet_lp.bin.al_select`` merges the shards. Scores are computed one utterance at a time by
+default (``--batch_size 1``): padded frames leak through ESPnet's subsampling and convolution
+modules, so batching would make an utterance's score depend on its neighbours and on the
+sharding.
+
+Usage:
+    python -m espnet_lp.bin.al_score --strategy loss_prediction \
+        --asr_train_config exp/al/loss_prediction/round1/model/config.yaml \
+        --asr_model_file exp/al/loss_prediction/round1/model/valid.acc.best.pth \
+        --data_dir exp/al/loss_prediction/round1/data/pool --key_file keys.3 --job 3 \
+        --output_dir exp/al/loss_prediction/round1/scores
+    # simulation reference (reads the pool's hidden transcripts):
+    python -m espnet_lp.bin.al_score --strategy true_loss --use_transcripts true ...
+"""
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from espnet_lp.al.score_files import write_shard
+from espnet_lp.al.scoring import (
+    STRATEGIES,
+    PoolBatch,
+    Scorer,
+    ScoringError,
+    get_strategy,
+    score_batch,
+)
+from espnet_lp.utils.cli import parse, run_cli, str2bool, str_or_none
+
+logger = logging.getLogger(__name__)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    g = parser.add_argument_group("model")
+    g.add_argument("--asr_train_config", type=str, required=True)
+    g.add_argument("--asr_model_file", type=str, required=True)
+    g.add_argument("--ngpu", type=int, default=0)
+    g = parser.add_argument_group("strategy")
+    g.add_argument("--strategy", required=True, choices=sorted(STRATEGIES))
+    g.add_argument("--seed", type=int, default=0, help="Seed of 'random'")
+    g.add_argument("--round", type=int, default=0, help="Round index ('random' draws anew)")
+    g.add_argument("--beam_size", type=int, default=4, help="least_confidence's beam search")
+    g.add_argument("--ctc_weight", type=float, default=0.3,
+                   help="CTC weight of least_confidence's joint beam search")
+    g.add_argument("--use_transcripts", type=str2bool, default=False,
+                   help="Read the pool's transcripts (true_loss, simulation only)")
+    g = parser.add_argument_group("data")
+    g.add_argument("--data_dir", type=Path, required=True, help="Pool data dir (wav.scp)")
+    g.add_argument("--key_file", type=str_or_none, default=None, help="Shard: ids to score")
+    g.add_argument("--batch_size", type=int, default=1)
+    g = parser.add_argument_group("output")
+    g.add_argument("--output_dir", type=Path, required=True)
+    g.add_argument("--job", type=int, default=1, help="Shard number (score.<job>)")
+    return parser
+
+
+def _speech2text(args):
+    from espnet2.bin.asr_inference import Speech2Text
+
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    return Speech2Text(asr_train_config=args.asr_train_config,
+                       asr_model_file=args.asr_model_file, device=device,
+                       beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=0.0,
+                       nbest=1)
+
+
+def _loader(args, speech2text):
+    from espnet2.tasks.asr import ASRTask
+
+    triples = [(str(args.data_dir / "wav.scp"), "speech", "sound")]
+    if args.use_transcripts:
+        if not (args.data_dir / "text").is_file():
+            raise ScoringError(f"{args.data_dir}/text: missing; true_loss needs the pool's "
+                               "transcripts (simulation only)")
+        triples.append((str(args.data_dir / "text"), "text", "text"))
+    train_args = speech2text.asr_train_args
+    return ASRTask.build_streaming_iterator(
+        triples, key_file=args.key_file, batch_size=args.batch_size, dtype="float32",
+        num_workers=0, inference=not args.use_transcripts,
+        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
+        collate_fn=ASRTask.build_collate_fn(train_args, False))
+
+
+def score_shard(args) -> int:
+    """Score the shard and write its files; return the number of utterances."""
+    strategy = get_strategy(args.strategy)
+    if strategy.simulation_only and not args.use_transcripts:
+        raise ScoringError(f"{args.strategy} reads hidden transcripts: pass "
+                           "--use_transcripts true (simulation only)")
+    speech2text = _speech2text(args)
+    model = speech2text.asr_model.eval()
+    scorer = Scorer(model, seed=args.seed, round_index=args.round,
+                    beam_search=lambda: speech2text)
+    device = next(model.parameters()).device
+    ids, scores, embeddings = [], [], []
+    start, last_log = time.perf_counter(), time.perf_counter()
+    for keys, batch in _loader(args, speech2text):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        pool = PoolBatch(list(keys), batch["speech"], batch["speech_lengths"],
+                         batch.get("text"), batch.get("text_lengths"))
+        out = score_batch(strategy, scorer, pool)
+        ids += list(keys)
+        scores += out.scores.tolist()
+        if out.embedding is not None:
+            embeddings.append(out.embedding.numpy())
+        if time.perf_counter() - last_log > 30:
+            last_log = time.perf_counter()
+            logger.info("%s: %d utterances, %.1f utt/s", args.strategy, len(ids),
+                        len(ids) / (last_log - start))
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    write_shard(args.output_dir, args.job, ids, scores,
+                np.concatenate(embeddings) if embeddings else None)
+    elapsed = time.perf_counter() - start
+    logger.info("%s job %d: scored %d utterances in %.1f s (%.1f utt/s)", args.strategy,
+                args.job, len(ids), elapsed, len(ids) / max(elapsed, 1e-9))
+    return len(ids)
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    """Score one shard."""
+    args = parse(get_parser(), cmd)
+    run_cli(lambda: score_shard(args))
+
+
+if __name__ == "__main__":
+    main()
