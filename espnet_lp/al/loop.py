@@ -14,7 +14,9 @@ skips what is done, and ESPnet's own ``--resume true`` continues a killed traini
 import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -180,6 +182,8 @@ class ALRun:
             return
         start = time.perf_counter()
         fn()
+        if os.environ.get("ESPNET_LP_FAULT_AFTER") == f"{what}/{key}":  # fault-injection tests
+            os.kill(os.getpid(), signal.SIGKILL)  # outputs written, stage not yet marked done
         state.mark_done(key)
         took = time.perf_counter() - start
         self._stage_seconds.append(took)
@@ -241,7 +245,7 @@ class ALRun:
             shutil.copyfile(src / name, rdir / name)
         shutil.copytree(src / "data" / "labeled", rdir / "data" / "labeled")
         (rdir / "model").symlink_to(Path("..", "..", INITIAL, "round0", "model"))
-        metrics = json.loads((src / "metrics.json").read_text())
+        metrics = json.loads((src / "shared_metrics.json").read_text())
         metrics.update(strategy=strategy,
                        simulation_only=get_strategy(strategy).simulation_only)
         atomic_write_text(rdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
@@ -278,7 +282,9 @@ class ALRun:
                    "labeled_hours": selection.total_hours(labeled, self.durations),
                    "simulation_only": strategy != INITIAL and get_strategy(strategy)
                    .simulation_only, "decode": results}
-        atomic_write_text(rdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        # round 0's figures become each strategy's round0/metrics.json (see _share_initial)
+        name = "shared_metrics.json" if strategy == INITIAL else "metrics.json"
+        atomic_write_text(rdir / name, json.dumps(metrics, indent=1) + "\n")
 
     def _score(self, rdir: Path, strategy: str, r: int) -> None:
         from espnet_lp.al.commands import score_pool

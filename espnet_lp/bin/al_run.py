@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Run active-learning rounds: R rounds x strategies from one seeded initial set.
+
+Per round and strategy: train (stock ``espnet2.bin.asr_train``), decode the test sets (stock
+``asr_inference``, WER/CER with jiwer), score the pool (``al_score``, ``--nj`` shards), select
+within the round's budget, and let the oracle transcribe the selection. Resumable: rerun the
+same command after a crash or kill and it continues with the first unfinished stage. Results:
+``<al_dir>/RESULTS.md``, ``learning_curve.png``, ``results.json``.
+
+Usage:
+    python -m espnet_lp.bin.al_run --al_dir exp/al --al_config conf/al/default.yaml \
+        --strategies random ctc_confidence loss_prediction \
+        --train_set data/train_clean_100 --valid_set data/dev_clean \
+        --test_sets data/dev_clean data/test_clean --token_list data/token_list/char/tokens.txt \
+        --train_config conf/tuning/train_lp_tiny.yaml --nj 2
+    # budgets in hours, 5 rounds, distilling from the recipe's teacher in every round:
+    python -m espnet_lp.bin.al_run ... --initial_hours 1 --budget_hours 1 --rounds 5 \
+        --teacher_spec exp/kd/teacher.yaml --kd_weight 0.5
+"""
+
+import argparse
+import shlex
+from dataclasses import fields
+from pathlib import Path
+from typing import Optional, Sequence
+
+from espnet_lp.al.loop import ALConfig, ALRun, ALRunError
+from espnet_lp.al.scoring import STRATEGIES
+from espnet_lp.utils.cli import parse, run_cli, str2bool, str_or_none
+from espnet_lp.utils.fileio import read_yaml
+
+#: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
+AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost", "retrain",
+                  "seed", "num_clusters")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser.add_argument("--al_dir", type=Path, required=True)
+    parser.add_argument("--al_config", type=str_or_none, default=None,
+                        help=f"yaml with any of {', '.join(AL_CONFIG_KEYS)} (flags override)")
+    g = parser.add_argument_group("active learning")
+    g.add_argument("--strategies", nargs="+", default=None, choices=sorted(STRATEGIES))
+    g.add_argument("--initial_utts", type=int, default=None)
+    g.add_argument("--initial_hours", type=float, default=None)
+    g.add_argument("--budget_utts", type=int, default=None, help="Per round")
+    g.add_argument("--budget_hours", type=float, default=None, help="Per round")
+    g.add_argument("--rounds", type=int, default=None)
+    g.add_argument("--cost", choices=("duration", "none"), default=None)
+    g.add_argument("--retrain", choices=("scratch", "warm_start"), default=None)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--num_clusters", type=int, default=None, help="lp_diverse's k-means")
+    g = parser.add_argument_group("data and model")
+    g.add_argument("--train_set", required=True, help="Training pool data dir")
+    g.add_argument("--valid_set", required=True)
+    g.add_argument("--test_sets", nargs="+", required=True)
+    g.add_argument("--token_list", required=True)
+    g.add_argument("--token_type", default="char")
+    g.add_argument("--bpemodel", type=str_or_none, default=None)
+    g.add_argument("--train_config", required=True)
+    g.add_argument("--train_opts", default="", help="Extra asr_train options (one string)")
+    g.add_argument("--decode_opts", default="--beam_size 1 --ctc_weight 1.0",
+                   help="asr_inference options (default: CTC greedy; an under-trained "
+                        "attention decoder loops at joint beam 1)")
+    g.add_argument("--score_opts", default="", help="Extra al_score options")
+    g.add_argument("--cer_remove_spaces", type=str2bool, default=False, help="Mandarin: true")
+    g = parser.add_argument_group("distillation")
+    g.add_argument("--teacher_spec", type=str_or_none, default=None)
+    g.add_argument("--kd_weight", type=float, default=0.0)
+    g.add_argument("--kd_opts", default="", help="ctc_kl options, e.g. 'temperature=2.0'")
+    g.add_argument("--kd_pool", type=str2bool, default=False,
+                   help="Also train on the pool's audio with the KL term only")
+    g = parser.add_argument_group("resources")
+    g.add_argument("--nj", type=int, default=1)
+    g.add_argument("--ngpu", type=int, default=0)
+    return parser
+
+
+def _budget(utts: Optional[int], hours: Optional[float], name: str):
+    if utts is not None and hours is not None:
+        raise ALRunError(f"give --{name}_utts or --{name}_hours, not both")
+    if utts is not None:
+        return {"utterances": utts}
+    return None if hours is None else {"hours": hours}
+
+
+def build_config(args) -> ALConfig:
+    """The run's config: defaults < ``--al_config`` yaml < flags."""
+    values = {}
+    if args.al_config is not None:
+        conf = read_yaml(args.al_config, ALRunError, "AL config") or {}
+        if not isinstance(conf, dict):
+            raise ALRunError(f"{args.al_config}: expected a mapping of {AL_CONFIG_KEYS}")
+        unknown = sorted(set(conf) - set(AL_CONFIG_KEYS))
+        if unknown:
+            raise ALRunError(f"{args.al_config}: unknown keys {unknown}; known: "
+                             f"{', '.join(AL_CONFIG_KEYS)}")
+        values.update(conf)
+    flags = {"strategies": args.strategies, "rounds": args.rounds, "cost": args.cost,
+             "retrain": args.retrain, "seed": args.seed, "num_clusters": args.num_clusters,
+             "initial": _budget(args.initial_utts, args.initial_hours, "initial"),
+             "budget_per_round": _budget(args.budget_utts, args.budget_hours, "budget")}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if "strategies" not in values:
+        raise ALRunError("name the strategies (--strategies or strategies: in --al_config)")
+    kd_conf = dict(item.split("=", 1) for item in shlex.split(args.kd_opts))
+    values.update(
+        train_set=args.train_set, valid_set=args.valid_set, test_sets=args.test_sets,
+        token_list=args.token_list, token_type=args.token_type, bpemodel=args.bpemodel,
+        train_config=args.train_config, train_opts=shlex.split(args.train_opts),
+        decode_opts=shlex.split(args.decode_opts), score_opts=shlex.split(args.score_opts),
+        nj=args.nj, ngpu=args.ngpu, teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
+        kd_conf={k: _yaml_value(v) for k, v in kd_conf.items()}, kd_pool=args.kd_pool,
+        cer_remove_spaces=args.cer_remove_spaces)
+    known = {f.name for f in fields(ALConfig)}
+    return ALConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _yaml_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    """Run or resume the rounds, then write the report."""
+    args = parse(get_parser(), cmd)
+    run_cli(lambda: ALRun(build_config(args), args.al_dir).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The active-learning loop end to end on the generated corpus, resume after SIGKILL, lock."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from espnet_lp.al.state import read_ids
+from tests.asr.conftest import TINY
+
+STAGES = ["initial/round0/annotate", "initial/round0/train", "initial/round0/decode",
+          "loss_prediction/round0/share", "loss_prediction/round0/score",
+          "loss_prediction/round0/select", "loss_prediction/round0/annotate",
+          "loss_prediction/round1/train", "loss_prediction/round1/decode"]
+
+
+def al_run_cmd(en_inputs, al_dir, strategies):
+    data = en_inputs / "data"
+    return [sys.executable, "-m", "espnet_lp.bin.al_run", "--al_dir", str(al_dir),
+            "--strategies", *strategies, "--initial_utts", "8", "--budget_utts", "6",
+            "--rounds", "1", "--train_set", str(data / "train_clean_100"),
+            "--valid_set", str(data / "dev_clean"), "--test_sets", str(data / "dev_clean"),
+            "--token_list", str(en_inputs / "token_list"), "--train_config", str(TINY),
+            "--train_opts", "--max_epoch 1 --batch_size 4", "--nj", "2"]
+
+
+def run(cmd, cwd, fault=None):
+    env = dict(os.environ)
+    env.pop("ESPNET_LP_FAULT_AFTER", None)
+    if fault:
+        env["ESPNET_LP_FAULT_AFTER"] = fault
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def clean_run(en_inputs, tmp_path_factory):
+    """random + loss_prediction, one acquisition round, uninterrupted."""
+    work = tmp_path_factory.mktemp("al_clean")
+    proc = run(al_run_cmd(en_inputs, work / "al", ["random", "loss_prediction"]), work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work / "al"
+
+
+def round_outputs(al_dir, strategy):
+    r0, r1 = al_dir / strategy / "round0", al_dir / strategy / "round1"
+    return {"selected": (r0 / "selected").read_text(), "labeled1": read_ids(r1 / "labeled"),
+            "pool1": read_ids(r1 / "pool"),
+            "metrics": [json.loads((r / "metrics.json").read_text()) for r in (r0, r1)]}
+
+
+@pytest.mark.slow
+def test_rounds_report_and_label_accounting(clean_run, en_inputs):
+    pool = (en_inputs / "data/train_clean_100/wav.scp").read_text().split()[::2]
+    for strategy in ("random", "loss_prediction"):
+        out = round_outputs(clean_run, strategy)
+        selected = [line.split()[0] for line in out["selected"].splitlines()]
+        assert len(selected) == 6
+        assert set(out["labeled1"]) & set(out["pool1"]) == set()
+        assert sorted(out["labeled1"] + out["pool1"]) == sorted(pool)
+        assert set(selected) <= set(out["labeled1"])
+        m0, m1 = out["metrics"]
+        assert (m0["labeled_utterances"], m1["labeled_utterances"]) == (8, 14)
+        assert 0 <= m1["decode"]["dev_clean"]["wer"]
+    # round 0 is shared: same initial set and the same model for every strategy
+    assert read_ids(clean_run / "random/round0/labeled") == \
+        read_ids(clean_run / "loss_prediction/round0/labeled")
+    assert (clean_run / "random/round0/model").resolve() == \
+        (clean_run / "initial/round0/model").resolve()
+    labeled1 = (clean_run / "loss_prediction/round1/data/labeled/text").read_text()
+    assert len(labeled1.splitlines()) == 14  # the oracle revealed what was selected
+    assert not (clean_run / "loss_prediction/round0/data/pool/text").exists()  # hidden
+    results = (clean_run / "RESULTS.md").read_text()
+    assert "| random | 1 | 14 |" in results and "loss_prediction" in results
+    assert "initial" not in results
+    png = (clean_run / "learning_curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    config = yaml.safe_load((clean_run / "config.yaml").read_text())
+    assert config["strategies"] == ["random", "loss_prediction"]
+
+
+@pytest.mark.slow
+def test_sigkill_at_every_stage_then_resume_gives_the_clean_result(
+        clean_run, en_inputs, tmp_path):
+    """Killed after each stage's outputs are written but before it is recorded (the worst
+    moment), then rerun: each rerun redoes that stage and the end state equals the clean
+    run's (same selection, same labeled set, same WER)."""
+    cmd = al_run_cmd(en_inputs, tmp_path / "al", ["loss_prediction"])
+    for stage in STAGES:
+        proc = run(cmd, tmp_path, fault=stage)
+        assert proc.returncode == -signal.SIGKILL, (stage, proc.stderr[-2000:])
+        assert (tmp_path / "al" / ".lock").exists()  # left behind by the killed run
+    proc = run(cmd, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "stale lock" in proc.stderr
+    assert round_outputs(tmp_path / "al", "loss_prediction") == \
+        round_outputs(clean_run, "loss_prediction")
+
+
+@pytest.mark.slow
+def test_second_run_and_changed_settings_are_refused(clean_run, en_inputs, tmp_path):
+    lock = clean_run / ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{holder.pid} {os.uname().nodename}\n")
+        proc = run(al_run_cmd(en_inputs, clean_run, ["random", "loss_prediction"]), tmp_path)
+        assert proc.returncode == 1
+        assert f"another run (pid {holder.pid}) is using" in proc.stderr
+    finally:
+        holder.kill()
+        lock.unlink()
+    proc = run(al_run_cmd(en_inputs, clean_run, ["random"]), tmp_path)
+    assert proc.returncode == 1 and "made with other settings" in proc.stderr
+    assert "Traceback" not in proc.stderr
