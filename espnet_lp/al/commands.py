@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_lp.al import report
+from espnet_lp.al.error_rates import error_rates, read_text_file
 from espnet_lp.al.jobs import python_module, run_jobs
 from espnet_lp.al.scoring import get_strategy
 from espnet_lp.asr.export import find_checkpoint
@@ -72,14 +72,13 @@ def decode_sets(cfg, model_dir: Path, out_dir: Path) -> Dict[str, Dict[str, floa
     run_jobs(cmds, logs, cfg.nj)
     hyps: Dict[str, str] = {}
     for job in range(1, len(keys) + 1):
-        hyps.update(report.read_text_file(out_dir / "split" / f"output.{job}" / "1best_recog"
-                                          / "text"))
+        hyps.update(read_text_file(out_dir / "split" / f"output.{job}" / "1best_recog" / "text"))
     results = {}
     for name, data in sets.items():
         set_hyps = {u: hyps.get(u, "") for u in data.utt_ids}
         atomic_write_text(out_dir / name / "text",
                           "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in set_hyps.items()))
-        results[name] = report.error_rates(data.text, set_hyps, cfg.cer_remove_spaces)
+        results[name] = error_rates(data.text, set_hyps, cfg.cer_remove_spaces)
     return results
 
 

@@ -147,6 +147,10 @@ class ALRun:
         self.rounds_done = 0
         self._start = time.perf_counter()
         self._stage_seconds: List[float] = []
+        self._stages_seen = 0
+        # initial annotate/train/decode; per strategy: share, then R x (score, select,
+        # annotate, train, decode)
+        self._stages_planned = 3 + len(config.strategies) * (1 + 5 * config.rounds)
 
     # ---- driver ------------------------------------------------------------------------
     def run(self) -> Path:
@@ -178,6 +182,7 @@ class ALRun:
 
     def _do(self, state: RunState, r: int, stage: str, what: str, fn) -> None:
         key = _stage_key(r, stage)
+        self._stages_seen += 1
         if state.is_done(key):
             return
         start = time.perf_counter()
@@ -187,8 +192,11 @@ class ALRun:
         state.mark_done(key)
         took = time.perf_counter() - start
         self._stage_seconds.append(took)
-        logger.info("%s round %d/%d %s: %.0f s (elapsed %.1f min)", what, r, self.cfg.rounds,
-                    stage, took, (time.perf_counter() - self._start) / 60)
+        left = (self._stages_planned - self._stages_seen) * (
+            sum(self._stage_seconds) / len(self._stage_seconds))
+        logger.info("%s round %d/%d %s: %.0f s (elapsed %.1f min, about %.0f min left)", what,
+                    r, self.cfg.rounds, stage, took, (time.perf_counter() - self._start) / 60,
+                    left / 60)
 
     # ---- round 0, shared ----------------------------------------------------------------
     def _initial_round(self) -> None:
