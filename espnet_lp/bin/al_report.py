@@ -19,17 +19,14 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from espnet_lp.al.report import METRICS, write_report
-from espnet_lp.utils.cli import parse, run_cli, str2bool, str_or_none
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
 
 logger = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     g = parser.add_argument_group("input")
     g.add_argument("--al_dir", type=Path, required=True,
                    help="Directory searched recursively for metrics.json")

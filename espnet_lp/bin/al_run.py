@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 
 from espnet_lp.al.loop import ALConfig, ALRun, ALRunError
 from espnet_lp.al.scoring import STRATEGIES
-from espnet_lp.utils.cli import parse, run_cli, str2bool, str_or_none
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
 from espnet_lp.utils.fileio import read_yaml
 
 #: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
@@ -36,10 +36,7 @@ AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost",
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("--al_dir", type=Path, required=True)
     parser.add_argument("--al_config", type=str_or_none, default=None,
                         help=f"yaml with any of {', '.join(AL_CONFIG_KEYS)} (flags override)")

@@ -35,17 +35,14 @@ from espnet_lp.al.scoring import (
     get_strategy,
     score_batch,
 )
-from espnet_lp.utils.cli import parse, run_cli, str2bool, str_or_none
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
 
 logger = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     g = parser.add_argument_group("model")
     g.add_argument("--asr_train_config", type=str, required=True)
     g.add_argument("--asr_model_file", type=str, required=True)

@@ -11,15 +11,12 @@ import argparse
 from typing import Optional, Sequence
 
 from espnet_lp.data.datadir import DataDir
-from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.cli import new_parser, parse, run_cli
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("dst", help="Output data directory (written atomically)")
     parser.add_argument("--untranscribed", action="append", default=[], metavar="DIR",
                         help="Add this directory's utterances without transcripts (their "

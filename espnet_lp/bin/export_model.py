@@ -34,7 +34,7 @@ import torch
 
 from espnet_lp.asr.export import ExportError, export_zips
 from espnet_lp.utils import zoo_decode
-from espnet_lp.utils.cli import parse, run_cli, str_or_none
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str_or_none
 from espnet_lp.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,7 @@ logger = logging.getLogger(__name__)
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     g = parser.add_argument_group("model")
     g.add_argument("--exp_dir", type=Path, required=True, help="ESPnet exp dir (config.yaml)")
     g.add_argument("--asr_model_file", type=str, default="",

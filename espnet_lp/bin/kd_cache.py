@@ -36,7 +36,7 @@ from espnet_lp.asr.teacher import (
     read_teacher_spec,
     save_cache_entry,
 )
-from espnet_lp.utils.cli import parse, run_cli, str_or_none
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str_or_none
 from espnet_lp.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,7 @@ logger = logging.getLogger(__name__)
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     g = parser.add_argument_group("teacher")
     g.add_argument("--asr_train_config", type=str_or_none, default=None)
     g.add_argument("--asr_model_file", type=str_or_none, default=None)

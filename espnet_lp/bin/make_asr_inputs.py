@@ -14,15 +14,12 @@ from typing import Optional, Sequence
 from espnet_lp.data.asr_inputs import build_char_token_list, write_shape_files, write_token_list
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
-from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.cli import new_parser, parse, run_cli
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("--token_list_from", type=Path, nargs="+", default=None,
                         help="Data dir(s) whose text defines the character token list")
     parser.add_argument("--output_dir", type=Path, required=True)

@@ -22,17 +22,14 @@ from typing import Optional, Sequence
 from espnet_lp.data import aishell, librispeech
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.prepare import ON_ERROR_CHOICES, build_data_dir
-from espnet_lp.utils.cli import parse, run_cli, str2bool
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool
 
 logger = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("--corpus", required=True, choices=("librispeech", "aishell"))
     parser.add_argument("--corpus_dir", required=True, type=Path,
                         help="LibriSpeech: the LibriSpeech/ dir or its parent; AISHELL: the dir "

@@ -15,16 +15,13 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from espnet_lp.data.errors import DataPrepError
-from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.cli import new_parser, parse, run_cli
 from espnet_lp.utils.fileio import atomic_write_text
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("--nj", type=int, default=None,
                         help="Number of shards: then the single output is a directory that "
                              "receives keys.1 .. keys.<nj>")

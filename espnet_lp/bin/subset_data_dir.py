@@ -17,15 +17,12 @@ from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.data.subset import select_subset
-from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.cli import new_parser, parse, run_cli
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("--utterances", type=int, default=None)
     parser.add_argument("--hours", type=float, default=None)
     parser.add_argument("--speakers", type=int, default=None)

@@ -10,15 +10,12 @@ import argparse
 from typing import Optional, Sequence
 
 from espnet_lp.data.validate import validate_data_dir
-from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.cli import new_parser, parse, run_cli
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log_level", default="INFO",
-                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    parser = new_parser(__doc__)
     parser.add_argument("--no_text", action="store_true", help="Do not require a text file")
     parser.add_argument("--no_audio_check", action="store_true",
                         help="Do not check that the audio files exist")

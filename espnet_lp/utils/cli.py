@@ -1,5 +1,6 @@
 """Shared bits of the command-line entry points."""
 
+import argparse
 import logging
 import sys
 from typing import Callable, Optional, Sequence
@@ -7,6 +8,16 @@ from typing import Callable, Optional, Sequence
 from espnet_lp.errors import EspnetLPError
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
+
+
+def new_parser(doc: Optional[str]) -> "argparse.ArgumentParser":
+    """The parser every CLI starts from: the module docstring (with its ``Usage:``) as the
+    description, kept as written, and ESPnet's ``--log_level``."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log_level", default="INFO",
+                        choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    return parser
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -1,0 +1,85 @@
+"""The sub-command lines a round runs (no process is started here)."""
+
+from pathlib import Path
+
+import pytest
+
+from espnet_lp.al.commands import train_command
+from espnet_lp.al.loop import ALConfig, ALRunError
+
+
+def config(tmp_path, **kw):
+    for name in ("train", "dev"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    for name in ("tokens", "train.yaml"):
+        (tmp_path / name).write_text("x\n")
+    return ALConfig(strategies=["random"], train_set=str(tmp_path / "train"),
+                    valid_set=str(tmp_path / "dev"), test_sets=[str(tmp_path / "dev")],
+                    token_list=str(tmp_path / "tokens"),
+                    train_config=str(tmp_path / "train.yaml"), **kw)
+
+
+def test_training_uses_stock_asr_train_and_distils_when_asked(tmp_path):
+    (tmp_path / "teacher.yaml").write_text("cache_dir: cache\ntopk: 8\n")
+    cfg = config(tmp_path, teacher_spec=str(tmp_path / "teacher.yaml"), kd_weight=0.5,
+                 kd_conf={"temperature": 2.0}, train_opts=["--max_epoch", "3"], seed=7)
+    cmd = train_command(cfg, Path("r1/data/train"), Path("r1/shapes/train"),
+                        Path("shapes/valid"), Path("r1/model"), None)
+    assert cmd[1:3] == ["-m", "espnet2.bin.asr_train"]
+    joined = " ".join(cmd)
+    assert "--model_conf kd=ctc_kl --model_conf kd_weight=0.5" in joined
+    assert f'kd_conf.teacher={{"cache_dir": "{tmp_path / "cache"}", "topk": 8}}' in joined
+    assert "--model_conf kd_conf.temperature=2.0" in joined
+    assert "--resume true" in joined and "--seed 7" in joined
+    assert cmd[-2:] == ["--max_epoch", "3"]  # the user's options come last and win
+    assert "--init_param" not in cmd
+    plain = train_command(config(tmp_path), Path("d"), Path("s"), Path("v"), Path("m"), None)
+    assert "kd=ctc_kl" not in " ".join(plain)
+
+
+def test_warm_start_initialises_from_the_previous_model(tmp_path):
+    prev = tmp_path / "round0" / "model"
+    prev.mkdir(parents=True)
+    (prev / "valid.acc.best.pth").write_bytes(b"")
+    cmd = train_command(config(tmp_path, retrain="warm_start"), Path("d"), Path("s"),
+                        Path("v"), Path("m"), prev)
+    assert cmd[cmd.index("--init_param") + 1] == str(prev / "valid.acc.best.pth")
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"strategies": ["rand"]}, "unknown strategy 'rand'"),
+    ({"strategies": []}, "distinct and not empty"),
+    ({"initial": {"minutes": 3}}, "initial"),
+    ({"rounds": -1}, "rounds must be >= 0"),
+    ({"retrain": "finetune"}, "retrain must be scratch or warm_start"),
+    ({"cost": "tokens"}, "cost must be one of"),
+    ({"kd_weight": 0.5}, "kd_weight > 0 needs a teacher spec"),
+    ({"token_list": "/no/such/tokens"}, "/no/such/tokens: not found"),
+])
+def test_config_errors(tmp_path, kw, match):
+    cfg = config(tmp_path)
+    for key, value in kw.items():
+        setattr(cfg, key, value)
+    with pytest.raises((ALRunError, ValueError), match=match):
+        cfg.check()
+
+
+def test_al_config_yaml_and_flags(tmp_path):
+    from espnet_lp.bin.al_run import build_config, get_parser
+
+    cfg_file = tmp_path / "al.yaml"
+    cfg_file.write_text("strategies: [random, loss_prediction]\nrounds: 5\n"
+                        "initial: {hours: 1.0}\nbudget_per_round: {hours: 0.5}\n")
+    base = ["--al_dir", "x", "--train_set", "t", "--valid_set", "v", "--test_sets", "v",
+            "--token_list", "k", "--train_config", "c", "--al_config", str(cfg_file)]
+    cfg = build_config(get_parser().parse_args(base + ["--rounds", "2", "--budget_utts", "7",
+                                                       "--kd_opts", "temperature=2.0"]))
+    assert cfg.strategies == ["random", "loss_prediction"] and cfg.rounds == 2
+    assert cfg.initial == {"hours": 1.0} and cfg.budget_per_round == {"utterances": 7}
+    assert cfg.kd_conf == {"temperature": 2.0}
+    with pytest.raises(ALRunError, match="not both"):
+        build_config(get_parser().parse_args(base + ["--budget_utts", "1",
+                                                     "--budget_hours", "1"]))
+    cfg_file.write_text("strategy: random\n")
+    with pytest.raises(ALRunError, match=r"al.yaml: unknown keys \['strategy'\]"):
+        build_config(get_parser().parse_args(base))
