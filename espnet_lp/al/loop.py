@@ -146,11 +146,13 @@ class ALRun:
         self.durations = self.pool.utt2dur
         self.rounds_done = 0
         self._start = time.perf_counter()
-        self._stage_seconds: List[float] = []
-        self._stages_seen = 0
-        # initial annotate/train/decode; per strategy: share, then R x (score, select,
-        # annotate, train, decode)
-        self._stages_planned = 3 + len(config.strategies) * (1 + 5 * config.rounds)
+        # for the time-left estimate: seconds taken by each kind of stage, and how many of
+        # each kind are left (round 0: annotate, train, decode once; per strategy: share,
+        # then R x score, select, annotate, train, decode)
+        self._stage_seconds: Dict[str, List[float]] = {}
+        n, r = len(config.strategies), config.rounds
+        self._stages_left = {"share": n, "score": n * r, "select": n * r,
+                             "annotate": 1 + n * r, "train": 1 + n * r, "decode": 1 + n * r}
 
     # ---- driver ------------------------------------------------------------------------
     def run(self) -> Path:
@@ -182,7 +184,7 @@ class ALRun:
 
     def _do(self, state: RunState, r: int, stage: str, what: str, fn) -> None:
         key = _stage_key(r, stage)
-        self._stages_seen += 1
+        self._stages_left[stage] -= 1
         if state.is_done(key):
             return
         start = time.perf_counter()
@@ -191,12 +193,20 @@ class ALRun:
             os.kill(os.getpid(), signal.SIGKILL)  # outputs written, stage not yet marked done
         state.mark_done(key)
         took = time.perf_counter() - start
-        self._stage_seconds.append(took)
-        left = (self._stages_planned - self._stages_seen) * (
-            sum(self._stage_seconds) / len(self._stage_seconds))
+        self._stage_seconds.setdefault(stage, []).append(took)
+        left = self._time_left()
         logger.info("%s round %d/%d %s: %.0f s (elapsed %.1f min, about %.0f min left)", what,
                     r, self.cfg.rounds, stage, took, (time.perf_counter() - self._start) / 60,
                     left / 60)
+
+    def _time_left(self) -> float:
+        """Seconds left: stages to go times the mean time of their kind so far (the mean of
+        all kinds for a kind not run yet)."""
+        seen = [t for times in self._stage_seconds.values() for t in times]
+        overall = sum(seen) / len(seen)
+        return sum(left * (sum(self._stage_seconds[k]) / len(self._stage_seconds[k])
+                           if k in self._stage_seconds else overall)
+                   for k, left in self._stages_left.items())
 
     # ---- round 0, shared ----------------------------------------------------------------
     def _initial_round(self) -> None:

@@ -10,6 +10,7 @@ ASR loss is exactly ESPnet's); this subclass only
 - scores untranscribed audio: :meth:`score_pool`.
 """
 
+import contextlib
 import inspect
 import logging
 from typing import Dict, List, Optional, Tuple
@@ -32,6 +33,7 @@ from espnet_lp.asr.loss_predictor import (
     masked_mean,
 )
 from espnet_lp.asr.lp_losses import spearman
+from espnet_lp.asr.padding import masked_time_convolutions, per_utterance_feats
 from espnet_lp.asr.teacher import subsampling_factor
 
 TARGET_NORMS = ("token", "none")
@@ -75,6 +77,10 @@ class ESPnetLPASRModel(ESPnetASRModel):
             the first time the model trains, never for decoding or scoring.
         kd_weight: The loss is ``(1 - kd_weight) * asr_loss + kd_weight * kd_loss`` (plus
             ``lp_weight * lp_loss``); 0 disables KD.
+        mask_padding: Keep padded frames out of every utterance's encoding (features per
+            utterance, zeroed padding before time convolutions: :mod:`espnet_lp.asr.padding`),
+            so scores, LP targets and losses do not depend on the batch. False: exactly
+            ESPnet's computation.
         **kwargs: Everything ``ESPnetASRModel`` takes.
     """
 
@@ -89,9 +95,11 @@ class ESPnetLPASRModel(ESPnetASRModel):
         kd: Optional[str] = None,
         kd_conf: Optional[Dict] = None,
         kd_weight: float = 0.0,
+        mask_padding: bool = True,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.mask_padding = mask_padding
         if lp_target_norm not in TARGET_NORMS:
             raise ValueError(f"lp_target_norm must be one of {TARGET_NORMS}: {lp_target_norm!r}")
         self.lp_weight = lp_weight
@@ -203,10 +211,23 @@ class ESPnetLPASRModel(ESPnetASRModel):
         return after is not None and self.epoch > after
 
     # ---- ESPnet hooks: keep per-utterance losses and intermediate layers ----------------
+    def _extract_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if not self.mask_padding or speech.size(0) == 1 or self.frontend is None:
+            return super()._extract_feats(speech, speech_lengths)
+        return per_utterance_feats(super()._extract_feats, speech, speech_lengths)
+
     def encode(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """ESPnet's encode, capturing the LP decoder's encoder layers on the way."""
+        """ESPnet's encode (padding kept out with ``mask_padding``), capturing the LP
+        decoder's encoder layers on the way."""
+        with contextlib.ExitStack() as stack:
+            if self.mask_padding and speech.size(0) > 1:
+                stack.enter_context(masked_time_convolutions(self.encoder))
+            return self._encode(speech, speech_lengths)
+
+    def _encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
         if self._stash is None:
             return super().encode(speech, speech_lengths)
         wanted = self.lp_decoder.encoder_layers if self.lp_decoder is not None else []

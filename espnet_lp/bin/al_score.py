@@ -4,9 +4,11 @@
 Run one job per key file with the same ``--output_dir``; job N writes ``score.N`` (and
 ``embedding.N.npz`` for strategies that return embeddings), atomically, once it is done.
 ``espnet_lp.bin.al_select`` merges the shards. Scores are computed one utterance at a time by
-default (``--batch_size 1``): padded frames leak through ESPnet's subsampling and convolution
+default for models that do not keep padding out (``--batch_size 0``, auto): in plain ESPnet
+models padded frames leak through the frontend, the subsampling mask and the convolution
 modules, so batching would make an utterance's score depend on its neighbours and on the
-sharding.
+sharding. LP models (``model_conf.mask_padding: true``, the default) are scored in batches of
+8, with the same scores.
 
 Usage:
     python -m espnet_lp.bin.al_score --strategy loss_prediction \
@@ -59,7 +61,8 @@ def get_parser() -> argparse.ArgumentParser:
     g = parser.add_argument_group("data")
     g.add_argument("--data_dir", type=Path, required=True, help="Pool data dir (wav.scp)")
     g.add_argument("--key_file", type=str_or_none, default=None, help="Shard: ids to score")
-    g.add_argument("--batch_size", type=int, default=1)
+    g.add_argument("--batch_size", type=int, default=0,
+                   help="0: 8 for models with mask_padding (batch-invariant), else 1")
     g = parser.add_argument_group("output")
     g.add_argument("--output_dir", type=Path, required=True)
     g.add_argument("--job", type=int, default=1, help="Shard number (score.<job>)")
@@ -104,6 +107,8 @@ def score_shard(args) -> int:
     scorer = Scorer(model, seed=args.seed, round_index=args.round,
                     beam_search=lambda: speech2text)
     device = next(model.parameters()).device
+    if args.batch_size <= 0:
+        args.batch_size = 8 if getattr(model, "mask_padding", False) else 1
     ids, scores, embeddings = [], [], []
     start, last_log = time.perf_counter(), time.perf_counter()
     for keys, batch in _loader(args, speech2text):

@@ -109,9 +109,10 @@ def test_sharded_scores_equal_whole_pool(trained, en_inputs, tmp_path):
     ids = sorted(read_score_file(tmp_path / "one/score.1"))
     one, emb_one = merge_shards(tmp_path / "one", ids, 1)
     three, emb_three = merge_shards(tmp_path / "three", ids, 3)
-    assert one == three  # bit-identical: one utterance at a time, whatever the shard
+    # batches of 8 (mask_padding) hold other neighbours in 3 shards than in 1
+    assert one == pytest.approx(three, rel=1e-5, abs=1e-6)
     for u in ids:
-        assert (emb_one[u] == emb_three[u]).all()
+        assert emb_one[u] == pytest.approx(emb_three[u], rel=1e-5, abs=1e-6)
 
 
 @pytest.mark.slow

@@ -35,7 +35,8 @@ def build(model: str, decoder: str, ctc_weight: float, interctc: bool, length_no
         # LP needs the CTC branch (its heads read the CTC greedy hypothesis)
         targets = [t for t, ok in (("ctc", ctc_weight > 0), ("att", 0 < ctc_weight < 1
                                                              and decoder == "transformer")) if ok]
-        args += ["--model_conf", "lp_weight=0.0"]
+        # mask_padding changes the computation for padded batches (on purpose): off here
+        args += ["--model_conf", "lp_weight=0.0", "--model_conf", "mask_padding=false"]
         if targets:
             args += ["--model_conf", f"lp_decoder_conf.targets=[{','.join(targets)}]",
                      "--model_conf", "lp_decoder_conf.encoder_layers=[1,2]",
