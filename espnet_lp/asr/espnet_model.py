@@ -34,6 +34,7 @@ from espnet_lp.asr.loss_predictor import (
 )
 from espnet_lp.asr.lp_losses import spearman
 from espnet_lp.asr.padding import masked_time_convolutions, per_utterance_feats
+from espnet_lp.asr.per_utterance import label_smoothing_per_token
 from espnet_lp.asr.teacher import subsampling_factor
 
 TARGET_NORMS = ("token", "none")
@@ -496,31 +497,6 @@ def _capture(store: Dict[int, torch.Tensor], index: int):
         x = output[0] if isinstance(output, tuple) else output
         store[index] = x[0] if isinstance(x, tuple) else x  # rel-pos layers: (x, pos_emb)
     return hook
-
-
-def label_smoothing_per_token(criterion, logits: torch.Tensor, target: torch.Tensor):
-    """ESPnet's ``LabelSmoothingLoss`` before reduction: one value per token.
-
-    Same arithmetic as ``criterion(logits, target)``, whose value equals
-    ``result.sum() / denominator`` (tokens if ``normalize_length`` else batch size).
-
-    Args:
-        criterion: The model's ``criterion_att``.
-        logits: Decoder output (B, L, V).
-        target: Token ids with ``criterion.padding_idx`` as padding (B, L).
-
-    Returns:
-        (B, L) with zeros at padding.
-    """
-    b, n, v = logits.shape
-    x = logits.reshape(-1, v)
-    t = target.reshape(-1)
-    ignore = t == criterion.padding_idx
-    with torch.no_grad():
-        true_dist = torch.full_like(x, criterion.smoothing / (v - 1))
-        true_dist.scatter_(1, t.masked_fill(ignore, 0).unsqueeze(1), criterion.confidence)
-    kl = criterion.criterion(torch.log_softmax(x, dim=1), true_dist)
-    return kl.masked_fill(ignore.unsqueeze(1), 0.0).sum(1).view(b, n)
 
 
 def _merged_signature() -> inspect.Signature:

@@ -6,7 +6,8 @@ import pytest
 import torch
 from espnet2.asr.espnet_model import ESPnetASRModel
 
-from espnet_lp.asr.espnet_model import ESPnetLPASRModel, label_smoothing_per_token
+from espnet_lp.asr.espnet_model import ESPnetLPASRModel
+from espnet_lp.asr.per_utterance import label_smoothing_per_token
 from espnet_lp.asr.loss_predictor import LPMLPDecoder
 from tests.asr.conftest import build_tiny
 
