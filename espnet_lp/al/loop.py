@@ -71,6 +71,7 @@ class ALConfig:
         kd_weight, kd_conf: KD weight and other ``ctc_kl`` options.
         kd_pool: Also train on the pool's audio with the KL term only.
         cer_remove_spaces: CER without spaces (Mandarin).
+        metric: What the report's learning curves show: ``wer`` or ``cer``.
     """
 
     strategies: List[str]
@@ -99,6 +100,7 @@ class ALConfig:
     kd_conf: Dict = field(default_factory=dict)
     kd_pool: bool = False
     cer_remove_spaces: bool = False
+    metric: str = "wer"
 
     def check(self) -> None:
         """Clear errors for values that cannot work (before anything is written)."""
@@ -112,6 +114,8 @@ class ALConfig:
             raise ALRunError(f"rounds must be >= 0 and nj >= 1 (got {self.rounds}, {self.nj})")
         if self.retrain not in ("scratch", "warm_start"):
             raise ALRunError(f"retrain must be scratch or warm_start: {self.retrain!r}")
+        if self.metric not in report.METRICS:
+            raise ALRunError(f"metric must be one of {report.METRICS}: {self.metric!r}")
         if self.cost not in selection.COSTS:
             raise ALRunError(f"cost must be one of {selection.COSTS}: {self.cost!r}")
         if self.kd_weight > 0 and self.teacher_spec is None:
@@ -165,8 +169,7 @@ class ALRun:
                 for strategy in self.cfg.strategies:
                     self._round(strategy, r)
             sets = [Path(s).name for s in self.cfg.test_sets]
-            paths = report.write_report(self.dir, sets, "cer" if self.cfg.cer_remove_spaces
-                                        else "wer", self.dir)
+            paths = report.write_report(self.dir, sets, self.cfg.metric, self.dir)
         return paths["markdown"]
 
     def _claim(self) -> None:

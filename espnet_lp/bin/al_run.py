@@ -65,6 +65,8 @@ def get_parser() -> argparse.ArgumentParser:
                         "attention decoder loops at joint beam 1)")
     g.add_argument("--score_opts", default="", help="Extra al_score options")
     g.add_argument("--cer_remove_spaces", type=str2bool, default=False, help="Mandarin: true")
+    g.add_argument("--metric", choices=("wer", "cer"), default="wer",
+                   help="What RESULTS.md and the learning curve show (Mandarin: cer)")
     g = parser.add_argument_group("distillation")
     g.add_argument("--teacher_spec", type=str_or_none, default=None)
     g.add_argument("--kd_weight", type=float, default=0.0)
@@ -112,7 +114,7 @@ def build_config(args) -> ALConfig:
         decode_opts=shlex.split(args.decode_opts), score_opts=shlex.split(args.score_opts),
         nj=args.nj, ngpu=args.ngpu, teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
         kd_conf={k: _yaml_value(v) for k, v in kd_conf.items()}, kd_pool=args.kd_pool,
-        cer_remove_spaces=args.cer_remove_spaces)
+        cer_remove_spaces=args.cer_remove_spaces, metric=args.metric)
     known = {f.name for f in fields(ALConfig)}
     return ALConfig(**{k: v for k, v in values.items() if k in known})
 

@@ -53,6 +53,7 @@ def test_warm_start_initialises_from_the_previous_model(tmp_path):
     ({"rounds": -1}, "rounds must be >= 0"),
     ({"retrain": "finetune"}, "retrain must be scratch or warm_start"),
     ({"cost": "tokens"}, "cost must be one of"),
+    ({"metric": "bleu"}, "metric must be one of"),
     ({"kd_weight": 0.5}, "kd_weight > 0 needs a teacher spec"),
     ({"token_list": "/no/such/tokens"}, "/no/such/tokens: not found"),
 ])
