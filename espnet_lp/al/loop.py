@@ -148,7 +148,6 @@ class ALRun:
             raise ALRunError(f"{config.train_set}: no utt2dur (prepare_data writes it)")
         self.oracle = oracle or SimulatedOracle(self.pool, config.train_set)
         self.durations = self.pool.utt2dur
-        self.rounds_done = 0
         self._start = time.perf_counter()
         # for the time-left estimate: seconds taken by each kind of stage, and how many of
         # each kind are left (round 0: annotate, train, decode once; per strategy: share,
@@ -311,12 +310,16 @@ class ALRun:
         from espnet_lp.al.commands import score_pool
 
         pool_ids = read_ids(rdir / "pool")
-        pool = self.pool.subset(pool_ids)
-        if not get_strategy(strategy).simulation_only:
-            pool.text = None  # the pool's transcripts are hidden from every real strategy
-        pool.write(rdir / "data" / "pool")
-        score_pool(self.cfg, strategy, r, rdir / "model", rdir / "data" / "pool",
-                   rdir / "scores")
+        if not pool_ids:  # everything is labeled: nothing to score
+            for job in range(1, self.cfg.nj + 1):
+                atomic_write_text(rdir / "scores" / f"score.{job}", "")
+        else:
+            pool = self.pool.subset(pool_ids)
+            if not get_strategy(strategy).simulation_only:
+                pool.text = None  # the pool's transcripts are hidden from every real strategy
+            pool.write(rdir / "data" / "pool")
+            score_pool(self.cfg, strategy, r, rdir / "model", rdir / "data" / "pool",
+                       rdir / "scores")
         scores, _ = merge_shards(rdir / "scores", pool_ids, self.cfg.nj)
         atomic_write_text(rdir / "scores.tsv", "".join(f"{u}\t{scores[u]!r}\n"
                                                        for u in sorted(scores)))
