@@ -10,6 +10,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=${1:?usage: al_smoke.sh WORK_DIR}
 python=${PYTHON:-${repo}/.venv/bin/python}
+commit=$(git -C "${repo}" rev-parse --short HEAD)  # the code this run starts with
 mkdir -p "${work}" && cd "${work}"
 
 ${python} -m espnet_lp.bin.make_synth_corpus --out corpus --languages en --train_utts 600 \
@@ -30,7 +31,7 @@ out=${repo}/tools/bench/results
 {
     echo "# Active-learning smoke run (not a benchmark: one seed, tiny models)"
     echo
-    echo "Command: \`bash tools/bench/al_smoke.sh ${work}\` at commit $(git -C "${repo}" rev-parse --short HEAD),"
+    echo "Command: \`bash tools/bench/al_smoke.sh ${work}\` at commit ${commit},"
     echo "$(nproc) CPU cores. 600 generated English pool utterances (half clean, half noisy),"
     echo "initial 150 utterances, 100 per round, 3 rounds, conf/tuning/train_lp_tiny.yaml."
     echo
