@@ -11,17 +11,11 @@ from espnet_lp.al.scoring import get_strategy
 from espnet_lp.asr.export import find_checkpoint
 from espnet_lp.asr.teacher import kd_train_args, read_teacher_spec
 from espnet_lp.bin.split_scp import split_lines
+from espnet_lp.data.asr_inputs import role_data_args
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
-
-
-def _data_args(role: str, data_dir: Path, shapes: Path) -> List[str]:
-    return [f"--{role}_data_path_and_name_and_type", f"{data_dir / 'wav.scp'},speech,sound",
-            f"--{role}_data_path_and_name_and_type", f"{data_dir / 'text'},text,text",
-            f"--{role}_shape_file", str(shapes / "speech_shape"),
-            f"--{role}_shape_file", str(shapes / "text_shape.char")]
 
 
 def train_command(cfg, train_dir: Path, train_shapes: Path, valid_shapes: Path,
@@ -30,8 +24,8 @@ def train_command(cfg, train_dir: Path, train_shapes: Path, valid_shapes: Path,
     args = ["--config", cfg.train_config, "--output_dir", model_dir, "--ngpu", cfg.ngpu,
             "--seed", cfg.seed, "--resume", "true", "--token_list", cfg.token_list,
             "--token_type", cfg.token_type,
-            *_data_args("train", train_dir, train_shapes),
-            *_data_args("valid", Path(cfg.valid_set), valid_shapes)]
+            *role_data_args("train", train_dir, train_shapes),
+            *role_data_args("valid", cfg.valid_set, valid_shapes)]
     if cfg.bpemodel:
         args += ["--bpemodel", cfg.bpemodel]
     if cfg.kd_weight > 0:

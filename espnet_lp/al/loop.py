@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from espnet_lp.al import report, selection
+from espnet_lp.al.commands import decode_sets, score_pool, train_command
 from espnet_lp.al.jobs import run_jobs
 from espnet_lp.al.oracle import AbsOracle, SimulatedOracle
 from espnet_lp.al.score_files import merge_shards
@@ -162,7 +163,7 @@ class ALRun:
         """Run (or resume) every round of every strategy; write the report; return its path."""
         with ExpDirLock(self.dir):
             self._claim()
-            self._shapes(DataDir.read(self.cfg.valid_set), self.dir / "shapes" / "valid")
+            write_shape_files(DataDir.read(self.cfg.valid_set), self.dir / "shapes" / "valid")
             self._initial_round()
             for r in range(self.cfg.rounds + 1):
                 for strategy in self.cfg.strategies:
@@ -275,26 +276,18 @@ class ALRun:
                         self.pool.wav_scp, str(rdir))
 
     # ---- stages ------------------------------------------------------------------------
-    def _shapes(self, data: DataDir, out: Path) -> Path:
-        write_shape_files(data, out)
-        return out
-
     def _train(self, rdir: Path, init_from: Optional[Path]) -> None:
-        from espnet_lp.al.commands import train_command
-
         labeled = DataDir.read(rdir / "data" / "labeled")
         train = labeled
         if self.cfg.kd_pool and self.cfg.kd_weight > 0:
             train = labeled.with_untranscribed(self.pool.subset(read_ids(rdir / "pool")))
         train.write(rdir / "data" / "train")
-        shapes = self._shapes(train, rdir / "shapes" / "train")
-        cmd = train_command(self.cfg, rdir / "data" / "train", shapes, self.dir / "shapes" /
-                            "valid", rdir / "model", init_from)
+        write_shape_files(train, rdir / "shapes" / "train")
+        cmd = train_command(self.cfg, rdir / "data" / "train", rdir / "shapes" / "train",
+                            self.dir / "shapes" / "valid", rdir / "model", init_from)
         run_jobs([cmd], [rdir / "model" / "train.log"])
 
     def _decode(self, rdir: Path, strategy: str, r: int) -> None:
-        from espnet_lp.al.commands import decode_sets
-
         labeled = read_ids(rdir / "labeled")
         results = decode_sets(self.cfg, rdir / "model", rdir / "decode")
         metrics = {"strategy": strategy, "seed": self.cfg.seed, "round": r,
@@ -307,8 +300,6 @@ class ALRun:
         atomic_write_text(rdir / name, json.dumps(metrics, indent=1) + "\n")
 
     def _score(self, rdir: Path, strategy: str, r: int) -> None:
-        from espnet_lp.al.commands import score_pool
-
         pool_ids = read_ids(rdir / "pool")
         if not pool_ids:  # everything is labeled: nothing to score
             for job in range(1, self.cfg.nj + 1):

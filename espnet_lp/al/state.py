@@ -14,12 +14,14 @@ a rerun after a crash or SIGKILL redoes the first unfinished stage and skips the
 Utterances are addressed by id, never by position; state is JSON and text, never pickle.
 """
 
+import contextlib
 import json
 import os
 import socket
 from pathlib import Path
 from typing import Dict, Iterable, List
 
+from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.fileio import Pathlike, atomic_write_text
 
@@ -38,8 +40,7 @@ def read_ids(path: Pathlike) -> List[str]:
     path = Path(path)
     if not path.is_file():
         raise StateError(f"{path}: missing")
-    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return read_id_list(path)
 
 
 def check_partition(labeled: Iterable[str], pool: Iterable[str], universe: Iterable[str],
@@ -142,11 +143,9 @@ class ExpDirLock:
         self.path.unlink(missing_ok=True)
 
     def __exit__(self, *exc) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # removed by hand meanwhile: fine
             if self.path.read_text().strip() == self.owner:
                 self.path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def _alive(pid: int) -> bool:

@@ -70,10 +70,16 @@ def asr_train_data_args(data_dir: Pathlike, shapes_dir: Pathlike, token_list: Pa
         valid: Name of the validation set.
     """
     d, s = Path(data_dir), Path(shapes_dir)
-    args = ["--token_list", str(token_list), "--token_type", "char"]
-    for role, name in (("train", train), ("valid", valid)):
-        args += [f"--{role}_data_path_and_name_and_type", f"{d / name / 'wav.scp'},speech,sound",
-                 f"--{role}_data_path_and_name_and_type", f"{d / name / 'text'},text,text",
-                 f"--{role}_shape_file", str(s / name / "speech_shape"),
-                 f"--{role}_shape_file", str(s / name / "text_shape.char")]
-    return args
+    return ["--token_list", str(token_list), "--token_type", "char",
+            *role_data_args("train", d / train, s / train),
+            *role_data_args("valid", d / valid, s / valid)]
+
+
+def role_data_args(role: str, data_dir: Pathlike, shapes_dir: Pathlike) -> List[str]:
+    """``--<role>_data_path_and_name_and_type`` and ``--<role>_shape_file`` options of one
+    data dir and its shape files (role: ``train`` or ``valid``)."""
+    d, s = Path(data_dir), Path(shapes_dir)
+    return [f"--{role}_data_path_and_name_and_type", f"{d / 'wav.scp'},speech,sound",
+            f"--{role}_data_path_and_name_and_type", f"{d / 'text'},text,text",
+            f"--{role}_shape_file", str(s / "speech_shape"),
+            f"--{role}_shape_file", str(s / "text_shape.char")]
