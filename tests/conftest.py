@@ -10,7 +10,7 @@ from espnet_lp.data.datadir import DataDir
 from espnet_lp.synth.config import SynthConfig
 from espnet_lp.synth.corpus import make_corpus
 
-SMALL = dict(train_utts=24, dev_utts=6, test_utts=6, utts_per_speaker=6, other_fraction=0.5)
+SMALL = dict(train_utts=24, dev_utts=12, test_utts=6, utts_per_speaker=6, other_fraction=0.5)
 
 
 def small_config(**overrides) -> SynthConfig:
@@ -45,7 +45,8 @@ def en_inputs(synth_corpus, tmp_path_factory):
     train = DataDir.read(out / "data" / "train_clean_100")
     write_token_list(out / "token_list", build_char_token_list(train.text.values()))
     for name in ("train_clean_100", "dev_clean"):
-        write_shape_files(DataDir.read(out / "data" / name), out / "shapes" / name)
+        write_shape_files(DataDir.read(out / "data" / name), out / "shapes" / name,
+                          out / "token_list")
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 from espnet_lp.al.error_rates import error_rates, read_text_file
 from espnet_lp.al.jobs import python_module, run_jobs
 from espnet_lp.al.scoring import get_strategy
-from espnet_lp.asr.export import find_checkpoint
+from espnet_lp.asr.export import find_checkpoint, has_lp_decoder, read_config
 from espnet_lp.asr.teacher import kd_train_args, read_teacher_spec
 from espnet_lp.bin.split_scp import split_lines
 from espnet_lp.data.asr_inputs import role_data_args
@@ -24,8 +24,8 @@ def train_command(cfg, train_dir: Path, train_shapes: Path, valid_shapes: Path,
     args = ["--config", cfg.train_config, "--output_dir", model_dir, "--ngpu", cfg.ngpu,
             "--seed", cfg.seed, "--resume", "true", "--token_list", cfg.token_list,
             "--token_type", cfg.token_type,
-            *role_data_args("train", train_dir, train_shapes),
-            *role_data_args("valid", cfg.valid_set, valid_shapes)]
+            *role_data_args("train", train_dir, train_shapes, cfg.token_type),
+            *role_data_args("valid", cfg.valid_set, valid_shapes, cfg.token_type)]
     if cfg.bpemodel:
         args += ["--bpemodel", cfg.bpemodel]
     if cfg.kd_weight > 0:
@@ -33,6 +33,28 @@ def train_command(cfg, train_dir: Path, train_shapes: Path, valid_shapes: Path,
     if init_from is not None:
         args += ["--init_param", str(find_checkpoint(init_from))]
     return python_module("espnet2.bin.asr_train", [*args, *cfg.train_opts])
+
+
+LP_REFIT_CHECKPOINT = "lp_refit.pth"
+
+
+def lp_refit_command(cfg, model_dir: Path) -> Optional[List[str]]:
+    """``lp_refit`` of a trained round model on the validation set (None: no LP decoder)."""
+    config = read_config(model_dir)
+    if not has_lp_decoder(config):
+        return None
+    return python_module("espnet_lp.bin.lp_refit", [
+        "--asr_train_config", model_dir / "config.yaml",
+        "--asr_model_file", find_checkpoint(model_dir), "--data_dir", cfg.valid_set,
+        "--ngpu", cfg.ngpu, "--seed", cfg.seed,
+        "--output_file", model_dir / LP_REFIT_CHECKPOINT, *cfg.lp_refit_opts])
+
+
+def scoring_checkpoint(model_dir: Path) -> Path:
+    """What the pool is scored with: the refit LP heads' checkpoint when there is one (its
+    ASR tensors are the trained model's), else the trained model's."""
+    refit = model_dir / LP_REFIT_CHECKPOINT
+    return refit if refit.is_file() else find_checkpoint(model_dir)
 
 
 def _shard(wav_scp: Dict[str, str], out_dir: Path, nj: int) -> List[Path]:
@@ -63,7 +85,7 @@ def decode_sets(cfg, model_dir: Path, out_dir: Path) -> Dict[str, Dict[str, floa
             "--key_file", key_file, "--output_dir", out_dir / "split" / f"output.{job}",
             "--ngpu", "0", "--batch_size", "1", *cfg.decode_opts]))
         logs.append(out_dir / "split" / f"decode.{job}.log")
-    run_jobs(cmds, logs, cfg.nj)
+    run_jobs(cmds, logs, cfg.nj, cfg.job_backend())
     hyps: Dict[str, str] = {}
     for job in range(1, len(keys) + 1):
         hyps.update(read_text_file(out_dir / "split" / f"output.{job}" / "1best_recog" / "text"))
@@ -87,7 +109,7 @@ def score_pool(cfg, strategy: str, r: int, model_dir: Path, pool_dir: Path,
     keys = _shard(DataDir.read(pool_dir).wav_scp, out_dir / "split", cfg.nj)
     for job in range(len(keys) + 1, cfg.nj + 1):  # fewer utterances than jobs
         atomic_write_text(out_dir / f"score.{job}", "")
-    ckpt = find_checkpoint(model_dir)
+    ckpt = scoring_checkpoint(model_dir)
     simulation = get_strategy(strategy).simulation_only
     cmds, logs = [], []
     for job, key_file in enumerate(keys, 1):
@@ -100,4 +122,4 @@ def score_pool(cfg, strategy: str, r: int, model_dir: Path, pool_dir: Path,
             "--output_dir", out_dir, "--use_transcripts", str(simulation).lower(),
             *cfg.score_opts]))
         logs.append(out_dir / "split" / f"score.{job}.log")
-    run_jobs(cmds, logs, cfg.nj)
+    run_jobs(cmds, logs, cfg.nj, cfg.job_backend())

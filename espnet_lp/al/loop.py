@@ -25,17 +25,19 @@ from typing import Dict, List, Optional
 import yaml
 
 from espnet_lp.al import report, selection
-from espnet_lp.al.commands import decode_sets, score_pool, train_command
-from espnet_lp.al.jobs import run_jobs
+from espnet_lp.al.commands import decode_sets, lp_refit_command, score_pool, train_command
+from espnet_lp.al.jobs import Backend, run_jobs
 from espnet_lp.al.oracle import AbsOracle, SimulatedOracle
 from espnet_lp.al.score_files import merge_shards
 from espnet_lp.al.scoring import get_strategy
 from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
 from espnet_lp.al.state import write_ids
+from espnet_lp.asr.export import has_lp_decoder
+from espnet_lp.asr.lp_refit import MIN_UTTERANCES
 from espnet_lp.data.asr_inputs import write_shape_files
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import atomic_write_text
+from espnet_lp.utils.fileio import atomic_write_text, read_yaml
 
 logger = logging.getLogger(__name__)
 INITIAL = "initial"
@@ -68,11 +70,16 @@ class ALConfig:
         train_opts, decode_opts, score_opts: Extra options of asr_train, asr_inference,
             al_score.
         nj: Parallel decoding/scoring jobs; ngpu: ESPnet's ``--ngpu`` for training.
+        backend, slurm_opts: Where jobs run (``local`` or ``slurm``; ``espnet_lp.al.jobs``)
+            and extra ``srun`` options.
         teacher_spec: ``exp/kd/teacher.yaml``; with ``kd_weight > 0`` every training distils.
         kd_weight, kd_conf: KD weight and other ``ctc_kl`` options.
         kd_pool: Also train on the pool's audio with the KL term only.
         cer_remove_spaces: CER without spaces (Mandarin).
         metric: What the report's learning curves show: ``wer`` or ``cer``.
+        lp_refit: After every training whose model scores the pool with its LP heads, refit
+            them on the validation set (``espnet_lp.bin.lp_refit``) and score with those.
+        lp_refit_opts: Extra ``lp_refit`` options.
     """
 
     strategies: List[str]
@@ -96,12 +103,16 @@ class ALConfig:
     score_opts: List[str] = field(default_factory=list)
     nj: int = 1
     ngpu: int = 0
+    backend: str = "local"
+    slurm_opts: str = ""
     teacher_spec: Optional[str] = None
     kd_weight: float = 0.0
     kd_conf: Dict = field(default_factory=dict)
     kd_pool: bool = False
     cer_remove_spaces: bool = False
     metric: str = "wer"
+    lp_refit: bool = True
+    lp_refit_opts: List[str] = field(default_factory=list)
 
     def check(self) -> None:
         """Clear errors for values that cannot work (before anything is written)."""
@@ -111,6 +122,10 @@ class ALConfig:
             raise ALRunError(f"strategies must be distinct and not empty: {self.strategies}")
         selection.Budget.from_config(self.initial, "initial")
         selection.Budget.from_config(self.budget_per_round, "budget_per_round")
+        try:
+            self.job_backend()
+        except EspnetLPError as e:
+            raise ALRunError(str(e)) from None
         if self.rounds < 0 or self.nj < 1:
             raise ALRunError(f"rounds must be >= 0 and nj >= 1 (got {self.rounds}, {self.nj})")
         if self.retrain not in ("scratch", "warm_start"):
@@ -126,10 +141,23 @@ class ALConfig:
                      self.train_config]:
             if not Path(path).exists():
                 raise ALRunError(f"{path}: not found")
+        scored_by_lp = any(get_strategy(s).uses_lp_heads for s in self.strategies)
+        if self.lp_refit and scored_by_lp and has_lp_decoder(
+                read_yaml(self.train_config, ALRunError, "training config") or {}):
+            n = len(DataDir.read(self.valid_set).utt_ids)
+            if n < MIN_UTTERANCES:
+                raise ALRunError(f"{self.valid_set}: {n} utterances; refitting the LP heads "
+                                 f"(lp_refit) needs at least {MIN_UTTERANCES}: use a larger "
+                                 "validation set or --lp_refit false")
+
+    def job_backend(self) -> Backend:
+        """Where this run's jobs go."""
+        return Backend(self.backend, self.slurm_opts)
 
     def digest(self) -> str:
         """Hash of the settings that change results (not parallelism)."""
-        keep = {k: v for k, v in asdict(self).items() if k not in ("nj", "ngpu")}
+        keep = {k: v for k, v in asdict(self).items()
+                if k not in ("nj", "ngpu", "backend", "slurm_opts")}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -163,7 +191,7 @@ class ALRun:
         """Run (or resume) every round of every strategy; write the report; return its path."""
         with ExpDirLock(self.dir):
             self._claim()
-            write_shape_files(DataDir.read(self.cfg.valid_set), self.dir / "shapes" / "valid")
+            self._write_shapes(DataDir.read(self.cfg.valid_set), self.dir / "shapes" / "valid")
             self._initial_round()
             for r in range(self.cfg.rounds + 1):
                 for strategy in self.cfg.strategies:
@@ -216,7 +244,8 @@ class ALRun:
         state = self._state(INITIAL)
         rdir = self.dir / INITIAL / "round0"
         self._do(state, 0, "annotate", INITIAL, lambda: self._write_initial(rdir))
-        self._do(state, 0, "train", INITIAL, lambda: self._train(rdir, None))
+        lp = any(get_strategy(s).uses_lp_heads for s in self.cfg.strategies)
+        self._do(state, 0, "train", INITIAL, lambda: self._train(rdir, None, lp))
         self._do(state, 0, "decode", INITIAL, lambda: self._decode(rdir, INITIAL, 0))
 
     def _write_initial(self, rdir: Path) -> None:
@@ -246,7 +275,8 @@ class ALRun:
         else:
             prev = self.dir / strategy / f"round{r - 1}" / "model"
             init = prev if self.cfg.retrain == "warm_start" else None
-            self._do(state, r, "train", strategy, lambda: self._train(rdir, init))
+            lp = get_strategy(strategy).uses_lp_heads
+            self._do(state, r, "train", strategy, lambda: self._train(rdir, init, lp))
             self._do(state, r, "decode", strategy, lambda: self._decode(rdir, strategy, r))
         if r == self.cfg.rounds:
             return
@@ -276,16 +306,27 @@ class ALRun:
                         self.pool.wav_scp, str(rdir))
 
     # ---- stages ------------------------------------------------------------------------
-    def _train(self, rdir: Path, init_from: Optional[Path]) -> None:
+    def _train(self, rdir: Path, init_from: Optional[Path], scored_by_lp: bool) -> None:
+        """Train the round's model (and refit its LP heads if the pool is scored by them)."""
         labeled = DataDir.read(rdir / "data" / "labeled")
         train = labeled
         if self.cfg.kd_pool and self.cfg.kd_weight > 0:
             train = labeled.with_untranscribed(self.pool.subset(read_ids(rdir / "pool")))
         train.write(rdir / "data" / "train")
-        write_shape_files(train, rdir / "shapes" / "train")
+        self._write_shapes(train, rdir / "shapes" / "train")
         cmd = train_command(self.cfg, rdir / "data" / "train", rdir / "shapes" / "train",
                             self.dir / "shapes" / "valid", rdir / "model", init_from)
-        run_jobs([cmd], [rdir / "model" / "train.log"])
+        run_jobs([cmd], [rdir / "model" / "train.log"], backend=self.cfg.job_backend(),
+                 ngpu=self.cfg.ngpu)
+        if self.cfg.lp_refit and scored_by_lp:
+            refit = lp_refit_command(self.cfg, rdir / "model")
+            if refit is not None:
+                run_jobs([refit], [rdir / "model" / "lp_refit.log"],
+                         backend=self.cfg.job_backend(), ngpu=min(self.cfg.ngpu, 1))
+
+    def _write_shapes(self, data: DataDir, out_dir: Path) -> None:
+        write_shape_files(data, out_dir, self.cfg.token_list, self.cfg.token_type,
+                          self.cfg.bpemodel)
 
     def _decode(self, rdir: Path, strategy: str, r: int) -> None:
         labeled = read_ids(rdir / "labeled")

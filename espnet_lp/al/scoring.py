@@ -187,6 +187,11 @@ class Strategy:
     diverse: bool = False
     simulation_only: bool = False
 
+    @property
+    def uses_lp_heads(self) -> bool:
+        """Whether it scores with the LP heads (so their refit matters)."""
+        return self.fn is loss_prediction
+
 
 STRATEGIES: Dict[str, Strategy] = {
     "random": Strategy(random_scores),

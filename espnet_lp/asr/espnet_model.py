@@ -403,6 +403,12 @@ class ESPnetLPASRModel(ESPnetASRModel):
     def _predict(self, layers: List[torch.Tensor], enc: torch.Tensor, enc_lens: torch.Tensor,
                  detach: bool) -> Tuple[Dict[str, torch.Tensor], List[List[int]]]:
         """LP predictions from captured encoder layers and a greedy-hypothesis decoder pass."""
+        pooled, hyps = self._lp_pooled(layers, enc, enc_lens, detach)
+        return self.lp_decoder.predict_pooled(pooled), hyps
+
+    def _lp_pooled(self, layers: List[torch.Tensor], enc: torch.Tensor, enc_lens: torch.Tensor,
+                   detach: bool) -> Tuple[Dict[str, torch.Tensor], List[List[int]]]:
+        """The LP heads' pooled inputs, and the CTC greedy hypotheses they were made from."""
         if detach:
             layers = [h.detach() for h in layers]
         ctc_logp = self.ctc.log_softmax(enc)
@@ -411,15 +417,13 @@ class ESPnetLPASRModel(ESPnetASRModel):
         post = getattr(lp, "uses_posteriors", False)
         ctc_stats = att_stats = dec_hs = dec_lens = None
         if post and "ctc" in lp.targets:
-            hyp_lens = torch.tensor([len(h) for h in hyps], device=enc.device)
-            ctc_stats = ctc_posterior_stats(ctc_logp, enc_lens, hyp_lens)
+            ctc_stats = ctc_posterior_stats(ctc_logp, enc_lens, hyps, self.blank_id)
         if "att" in lp.targets:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
                 dec_hs, dec_lens, logits, next_tokens = self._decoder_states(enc, enc_lens, hyps)
             if post:
                 att_stats = decoder_posterior_stats(logits, dec_lens, next_tokens)
-        pred = lp(layers, enc_lens, dec_hs, dec_lens, ctc_stats=ctc_stats, att_stats=att_stats)
-        return pred, hyps
+        return lp.pool(layers, enc_lens, dec_hs, dec_lens, ctc_stats, att_stats), hyps
 
     def ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor,
                    ctc_logp: Optional[torch.Tensor] = None) -> List[List[int]]:
@@ -467,23 +471,36 @@ class ESPnetLPASRModel(ESPnetASRModel):
             ``hyp`` list of CTC greedy token-id lists, ``embedding`` (B, D) mean-pooled
             encoder output (for diversity-aware selection).
         """
+        pooled, hyps, embedding = self.lp_inputs(speech, speech_lengths)
+        pred = self.lp_decoder.predict_pooled(pooled)
+        if set(pred) == {"ctc", "att"}:
+            score = self.ctc_weight * pred["ctc"] + (1.0 - self.ctc_weight) * pred["att"]
+        else:
+            score = next(iter(pred.values()))
+        out = {f"lp_{t}": v for t, v in pred.items()}
+        out.update(lp_score=score, hyp=hyps, embedding=embedding)
+        return out
+
+    @torch.no_grad()
+    def lp_inputs(self, speech: torch.Tensor, speech_lengths: torch.Tensor
+                  ) -> Tuple[Dict[str, torch.Tensor], List[List[int]], torch.Tensor]:
+        """What the LP heads read, for scoring or for refitting the heads on held-out data.
+
+        Returns:
+            The heads' pooled inputs (``AbsLPDecoder.pool``), the CTC greedy hypotheses and
+            the mean-pooled encoder output (B, D).
+        """
         if self.lp_decoder is None:
-            raise ValueError("score_pool needs an LP decoder (model has none)")
+            raise ValueError("loss prediction needs an LP decoder (model has none)")
         self._stash = {}
         try:
             self.encode(speech, speech_lengths)
             stash = self._stash
         finally:
             self._stash = None
-        pred, hyps = self._predict(stash["layers"], stash["enc"], stash["enc_lens"], detach=True)
-        if set(pred) == {"ctc", "att"}:
-            score = self.ctc_weight * pred["ctc"] + (1.0 - self.ctc_weight) * pred["att"]
-        else:
-            score = next(iter(pred.values()))
-        out = {f"lp_{t}": v for t, v in pred.items()}
-        out.update(lp_score=score, hyp=hyps,
-                   embedding=masked_mean(stash["enc"], stash["enc_lens"]))
-        return out
+        pooled, hyps = self._lp_pooled(stash["layers"], stash["enc"], stash["enc_lens"],
+                                       detach=True)
+        return pooled, hyps, masked_mean(stash["enc"], stash["enc_lens"])
 
 
 def _check_labeled(labeled: torch.Tensor, why: str) -> None:

@@ -66,6 +66,15 @@ def read_config(exp_dir: Path) -> Dict:
     return config
 
 
+def has_lp_decoder(config: Dict) -> bool:
+    """Whether a training config builds loss-prediction heads (``model: lp_espnet`` with an
+    ``lp_decoder``, which defaults to ``lp_mlp``)."""
+    if config.get("model") != "lp_espnet":
+        return False
+    name = (config.get("model_conf") or {}).get("lp_decoder", "lp_mlp")
+    return name is not None and str(name).lower() not in ("none", "null", "nil")
+
+
 def full_config(config: Dict) -> Dict:
     """The exported LP model's config: the trained one without its distillation settings.
 

@@ -7,6 +7,7 @@ greedy hypothesis; :class:`espnet_lp.asr.espnet_model.ESPnetLPASRModel` trains t
 same way so that training and scoring see the same inputs.
 """
 
+import math
 from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, Sequence
 
@@ -17,8 +18,8 @@ from espnet_lp.asr.lp_losses import get_lp_loss
 
 TARGETS = ("ctc", "att")
 FEATURES = ("hidden", "posteriors")
-NUM_CTC_STATS = 6
-NUM_ATT_STATS = 3
+NUM_CTC_STATS = 9
+NUM_ATT_STATS = 4
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -36,31 +37,48 @@ def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 def ctc_posterior_stats(logp: torch.Tensor, lens: torch.Tensor,
-                        hyp_lens: torch.Tensor) -> torch.Tensor:
-    """Confidence statistics of CTC posteriors, scaled to order one.
+                        hyps: Sequence[Sequence[int]], blank: int = 0) -> torch.Tensor:
+    """Confidence statistics of CTC posteriors and of the greedy hypothesis, order one.
 
     Args:
-        logp: CTC log-posteriors (B, T, V), blank at index 0.
+        logp: CTC log-posteriors (B, T, V).
         lens: Valid frames (B,).
-        hyp_lens: Tokens of the greedy hypothesis (B,).
+        hyps: CTC greedy hypotheses (token ids, blanks removed).
+        blank: Blank index.
 
     Returns:
-        (B, 6): mean entropy, mean and minimum best-path log-probability (clamped at -10),
-        share of blank-probability mass, hypothesis tokens per frame, log(frames) / 5.
+        (B, NUM_CTC_STATS): per frame: mean entropy, mean and minimum best-path
+        log-probability (clamped at -10), share of blank-probability mass, share of frames
+        whose best token has probability < 0.5; per hypothesis token: best-path
+        log-probability (what ``ctc_confidence`` ranks by) / 5 and log(1 + CTC loss of the
+        hypothesis) (the CTC half of ``estimated_loss``); hypothesis tokens per frame and
+        log(frames) / 5.
     """
     logp = logp.detach().float()
     mask = torch.arange(logp.size(1), device=logp.device)[None, :] < lens[:, None]
     n = mask.sum(1).clamp(min=1).float()
     prob = logp.exp()
     entropy = -(prob * logp).sum(-1)
-    best = logp.max(-1).values.clamp(min=-10.0)
+    best = logp.max(-1).values
+    hyp_lens = torch.tensor([len(h) for h in hyps], device=logp.device)
+    tokens = hyp_lens.clamp(min=1).float()
+    targets = torch.full((len(hyps), max(1, int(hyp_lens.max()))), blank, dtype=torch.long,
+                         device=logp.device)
+    for b, h in enumerate(hyps):
+        targets[b, :len(h)] = torch.as_tensor(list(h), dtype=torch.long)
+    hyp_loss = torch.nn.functional.ctc_loss(logp.transpose(0, 1), targets, lens, hyp_lens,
+                                            blank=blank, reduction="none", zero_infinity=True)
 
     def mean(x):
         return (x * mask).sum(1) / n
 
     return torch.stack([
-        mean(entropy), mean(best), best.masked_fill(~mask, 0.0).min(1).values,
-        mean(prob[..., 0]), hyp_lens.float() / n, torch.log(n) / 5.0,
+        mean(entropy), mean(best.clamp(min=-10.0)),
+        best.clamp(min=-10.0).masked_fill(~mask, 0.0).min(1).values,
+        mean(prob[..., blank]), mean((best < math.log(0.5)).float()),
+        ((best * mask).sum(1) / tokens).clamp(min=-50.0) / 5.0,
+        torch.log1p(hyp_loss / tokens),
+        hyp_lens.float() / n, torch.log(n) / 5.0,
     ], dim=1)
 
 
@@ -74,20 +92,24 @@ def decoder_posterior_stats(logits: torch.Tensor, lens: torch.Tensor,
         next_tokens: Tokens each step predicts, ``hyp + <eos>`` (B, L).
 
     Returns:
-        (B, 3): mean negative log-likelihood of the hypothesis (its own "estimated loss"),
-        mean entropy, mean best log-probability.
+        (B, NUM_ATT_STATS): mean negative log-likelihood of the hypothesis (its own
+        "estimated loss"), mean entropy, mean best log-probability, and the share of steps
+        where the decoder's best token is not the CTC hypothesis's (CTC/attention
+        disagreement).
     """
     logp = torch.log_softmax(logits.detach().float(), dim=-1)
     mask = torch.arange(logp.size(1), device=logp.device)[None, :] < lens[:, None]
     n = mask.sum(1).clamp(min=1).float()
     nll = -logp.gather(-1, next_tokens.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     entropy = -(logp.exp() * logp).sum(-1)
-    best = logp.max(-1).values
+    best, argmax = logp.max(-1)
+    disagree = (argmax != next_tokens).float()
 
     def mean(x):
         return (x * mask).sum(1) / n
 
-    return torch.stack([mean(nll.clamp(max=20.0)), mean(entropy), mean(best)], dim=1)
+    return torch.stack([mean(nll.clamp(max=20.0)), mean(entropy), mean(best), mean(disagree)],
+                       dim=1)
 
 
 class AbsLPDecoder(torch.nn.Module, ABC):
@@ -104,7 +126,7 @@ class AbsLPDecoder(torch.nn.Module, ABC):
         """Which losses are predicted: a subset of ``("ctc", "att")``."""
 
     @abstractmethod
-    def forward(
+    def pool(
         self,
         encoder_layer_outs: Sequence[torch.Tensor],
         encoder_lens: torch.Tensor,
@@ -113,7 +135,7 @@ class AbsLPDecoder(torch.nn.Module, ABC):
         ctc_stats: Optional[torch.Tensor] = None,
         att_stats: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
-        """Predict losses.
+        """Reduce the model's outputs to fixed-size per-utterance inputs of the heads.
 
         Args:
             encoder_layer_outs: Outputs of :attr:`encoder_layers`, each (B, T, D).
@@ -121,12 +143,22 @@ class AbsLPDecoder(torch.nn.Module, ABC):
             decoder_hs: Decoder states before the output layer (B, L, Dd), or None when
                 ``att`` is not a target.
             decoder_lens: (B,).
-            ctc_stats: :func:`ctc_posterior_stats` (B, 6).
-            att_stats: :func:`decoder_posterior_stats` (B, 3).
+            ctc_stats: :func:`ctc_posterior_stats` (B, NUM_CTC_STATS).
+            att_stats: :func:`decoder_posterior_stats` (B, NUM_ATT_STATS).
 
         Returns:
-            target name -> predicted loss (B,).
+            name -> (B, F) tensors, everything :meth:`predict_pooled` needs.
         """
+
+    @abstractmethod
+    def predict_pooled(self, pooled: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Predicted losses (target name -> (B,)) from :meth:`pool`'s output."""
+
+    def forward(self, encoder_layer_outs, encoder_lens, decoder_hs=None, decoder_lens=None,
+                ctc_stats=None, att_stats=None) -> Dict[str, torch.Tensor]:
+        """Predict losses: :meth:`predict_pooled` of :meth:`pool` (same arguments)."""
+        return self.predict_pooled(self.pool(encoder_layer_outs, encoder_lens, decoder_hs,
+                                             decoder_lens, ctc_stats, att_stats))
 
     @abstractmethod
     def loss(self, pred: Dict[str, torch.Tensor], true: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -224,28 +256,51 @@ class LPMLPDecoder(AbsLPDecoder):
         """Whether the caller must pass ``ctc_stats``/``att_stats``."""
         return "posteriors" in self.features
 
-    def forward(self, encoder_layer_outs, encoder_lens, decoder_hs=None, decoder_lens=None,
-                ctc_stats=None, att_stats=None):
-        out: Dict[str, torch.Tensor] = {}
+    def pool(self, encoder_layer_outs, encoder_lens, decoder_hs=None, decoder_lens=None,
+             ctc_stats=None, att_stats=None) -> Dict[str, torch.Tensor]:
+        """The fixed-size per-utterance inputs of the heads (what :meth:`predict_pooled` reads).
+
+        Split from the heads so that a refit of the heads on held-out utterances
+        (:mod:`espnet_lp.asr.lp_refit`) runs the ASR once and trains on these vectors.
+
+        Returns:
+            ``ctc_layer<k>`` (B, D) per encoder layer, ``ctc_stats`` (B, NUM_CTC_STATS),
+            ``att_hidden`` (B, Dd), ``att_stats`` (B, NUM_ATT_STATS): those the heads use.
+        """
+        pooled: Dict[str, torch.Tensor] = {}
         if "ctc" in self._targets:
-            feats = []
             if len(self.ctc_layer_proj):
                 if len(encoder_layer_outs) != len(self._encoder_layers):
                     raise ValueError(f"expected {len(self._encoder_layers)} encoder layer "
                                      f"outputs, got {len(encoder_layer_outs)}")
-                feats += [proj(masked_mean(h, encoder_lens))
-                          for proj, h in zip(self.ctc_layer_proj, encoder_layer_outs)]
+                for k, h in zip(self._encoder_layers, encoder_layer_outs):
+                    pooled[f"ctc_layer{k}"] = masked_mean(h, encoder_lens)
             if self.ctc_stats_proj is not None:
-                feats.append(self.ctc_stats_proj(_required(ctc_stats, "ctc_stats")))
+                pooled["ctc_stats"] = _required(ctc_stats, "ctc_stats")
+        if "att" in self._targets:
+            if self.att_proj is not None:
+                if decoder_hs is None or decoder_lens is None:
+                    raise ValueError("the 'att' head needs decoder states")
+                pooled["att_hidden"] = masked_mean(decoder_hs, decoder_lens)
+            if self.att_stats_proj is not None:
+                pooled["att_stats"] = _required(att_stats, "att_stats")
+        return pooled
+
+    def predict_pooled(self, pooled: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Predicted losses from :meth:`pool`'s output: target name -> (B,)."""
+        out: Dict[str, torch.Tensor] = {}
+        if "ctc" in self._targets:
+            feats = [proj(pooled[f"ctc_layer{k}"])
+                     for k, proj in zip(self._encoder_layers, self.ctc_layer_proj)]
+            if self.ctc_stats_proj is not None:
+                feats.append(self.ctc_stats_proj(pooled["ctc_stats"]))
             out["ctc"] = self.ctc_out(torch.cat(feats, dim=-1)).squeeze(-1)
         if "att" in self._targets:
             feats = []
             if self.att_proj is not None:
-                if decoder_hs is None or decoder_lens is None:
-                    raise ValueError("the 'att' head needs decoder states")
-                feats.append(self.att_proj(masked_mean(decoder_hs, decoder_lens)))
+                feats.append(self.att_proj(pooled["att_hidden"]))
             if self.att_stats_proj is not None:
-                feats.append(self.att_stats_proj(_required(att_stats, "att_stats")))
+                feats.append(self.att_stats_proj(pooled["att_stats"]))
             out["att"] = self.att_out(torch.cat(feats, dim=-1)).squeeze(-1)
         return out
 

@@ -31,7 +31,7 @@ from espnet_lp.utils.fileio import read_yaml
 
 #: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
 AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost", "retrain",
-                  "seed", "num_clusters")
+                  "seed", "num_clusters", "lp_refit")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--retrain", choices=("scratch", "warm_start"), default=None)
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--num_clusters", type=int, default=None, help="lp_diverse's k-means")
+    g.add_argument("--lp_refit", type=str2bool, default=None,
+                   help="Refit LP heads on --valid_set after each training (default true)")
+    g.add_argument("--lp_refit_opts", default="", help="Extra lp_refit options")
     g = parser.add_argument_group("data and model")
     g.add_argument("--train_set", required=True, help="Training pool data dir")
     g.add_argument("--valid_set", required=True)
@@ -76,6 +79,9 @@ def get_parser() -> argparse.ArgumentParser:
     g = parser.add_argument_group("resources")
     g.add_argument("--nj", type=int, default=1)
     g.add_argument("--ngpu", type=int, default=0)
+    g.add_argument("--backend", choices=("local", "slurm"), default="local",
+                   help="Where training, decoding and scoring jobs run (cmd.sh's cmd_backend)")
+    g.add_argument("--slurm_opts", default="", help="Extra srun options (backend slurm)")
     return parser
 
 
@@ -101,6 +107,7 @@ def build_config(args) -> ALConfig:
         values.update(conf)
     flags = {"strategies": args.strategies, "rounds": args.rounds, "cost": args.cost,
              "retrain": args.retrain, "seed": args.seed, "num_clusters": args.num_clusters,
+             "lp_refit": args.lp_refit,
              "initial": _budget(args.initial_utts, args.initial_hours, "initial"),
              "budget_per_round": _budget(args.budget_utts, args.budget_hours, "budget")}
     values.update({k: v for k, v in flags.items() if v is not None})
@@ -112,7 +119,9 @@ def build_config(args) -> ALConfig:
         token_list=args.token_list, token_type=args.token_type, bpemodel=args.bpemodel,
         train_config=args.train_config, train_opts=shlex.split(args.train_opts),
         decode_opts=shlex.split(args.decode_opts), score_opts=shlex.split(args.score_opts),
-        nj=args.nj, ngpu=args.ngpu, teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
+        lp_refit_opts=shlex.split(args.lp_refit_opts),
+        nj=args.nj, ngpu=args.ngpu, backend=args.backend, slurm_opts=args.slurm_opts,
+        teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
         kd_conf={k: _yaml_value(v) for k, v in kd_conf.items()}, kd_pool=args.kd_pool,
         cer_remove_spaces=args.cer_remove_spaces, metric=args.metric)
     known = {f.name for f in fields(ALConfig)}

@@ -39,6 +39,23 @@ def atomic_write_text(path: Pathlike, text: str, encoding: str = "utf-8") -> Non
 
 
 @contextlib.contextmanager
+def atomic_file(path: Pathlike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write (e.g. with ``torch.save``); it is moved
+    to ``path`` when the body succeeds and removed when it raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_directory(path: Pathlike) -> Iterator[Path]:
     """Build a directory in a temporary sibling and move it to ``path`` on success.
 

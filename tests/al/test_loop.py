@@ -80,6 +80,11 @@ def test_rounds_report_and_label_accounting(clean_run, en_inputs):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     config = yaml.safe_load((clean_run / "config.yaml").read_text())
     assert config["strategies"] == ["random", "loss_prediction"]
+    # every LP model's heads are refit on the validation set, and the pool is scored with them
+    for model in (clean_run / "initial/round0/model", clean_run / "loss_prediction/round1/model"):
+        assert (model / "lp_refit.pth").is_file() and (model / "lp_refit.json").is_file()
+    score_log = (clean_run / "loss_prediction/round0/scores/split/score.1.log").read_text()
+    assert "--asr_model_file" in score_log and "lp_refit.pth" in score_log.splitlines()[0]
 
 
 @pytest.mark.slow

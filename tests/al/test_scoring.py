@@ -97,22 +97,35 @@ def test_worst_recognised_utterances_are_selected_first():
 
 
 @pytest.mark.slow
-def test_sharded_scores_equal_whole_pool(trained, en_inputs, tmp_path):
+def test_scores_and_selection_do_not_depend_on_batching_or_sharding(trained, en_inputs,
+                                                                    tmp_path):
+    """Batch sizes 1, 3 and 8 in one job, and batches of 8 in 3 shards: the same scores,
+    embeddings and selection (issue: padded frames used to leak into short utterances)."""
+    from espnet_lp.al.selection import Budget, select
     from espnet_lp.bin.split_scp import main as split_main
+    from espnet_lp.data.datadir import DataDir
 
     data = en_inputs / "data" / "train_clean_100"
-    run_score(trained, data, tmp_path / "one", "loss_prediction")
+    runs = {}
+    for batch in (1, 3, 8):
+        run_score(trained, data, tmp_path / f"b{batch}", "loss_prediction",
+                  "--batch_size", str(batch))
+        runs[f"batch {batch}"] = (tmp_path / f"b{batch}", 1)
     split_main([str(data / "wav.scp"), *(str(tmp_path / f"keys.{j}") for j in (1, 2, 3))])
     for job in (1, 2, 3):
-        run_score(trained, data, tmp_path / "three", "loss_prediction",
+        run_score(trained, data, tmp_path / "nj3", "loss_prediction", "--batch_size", "8",
                   "--key_file", str(tmp_path / f"keys.{job}"), "--job", str(job))
-    ids = sorted(read_score_file(tmp_path / "one/score.1"))
-    one, emb_one = merge_shards(tmp_path / "one", ids, 1)
-    three, emb_three = merge_shards(tmp_path / "three", ids, 3)
-    # batches of 8 (mask_padding) hold other neighbours in 3 shards than in 1
-    assert one == pytest.approx(three, rel=1e-5, abs=1e-6)
-    for u in ids:
-        assert emb_one[u] == pytest.approx(emb_three[u], rel=1e-5, abs=1e-6)
+    runs["nj 3"] = (tmp_path / "nj3", 3)
+    ids = sorted(read_score_file(tmp_path / "b1/score.1"))
+    durations = DataDir.read(data).utt2dur
+    merged = {name: merge_shards(d, ids, nj) for name, (d, nj) in runs.items()}
+    ref_scores, ref_emb = merged["batch 1"]
+    ref_selection = select(ref_scores, durations, Budget(utterances=8))
+    for name, (scores, emb) in merged.items():
+        assert scores == pytest.approx(ref_scores, rel=1e-5, abs=1e-6), name
+        for u in ids:
+            assert emb[u] == pytest.approx(ref_emb[u], rel=1e-5, abs=1e-6), name
+        assert select(scores, durations, Budget(utterances=8)) == ref_selection, name
 
 
 @pytest.mark.slow

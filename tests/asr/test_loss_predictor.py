@@ -6,6 +6,8 @@ import torch
 import math
 
 from espnet_lp.asr.loss_predictor import (
+    NUM_ATT_STATS,
+    NUM_CTC_STATS,
     LPMLPDecoder,
     ctc_posterior_stats,
     decoder_posterior_stats,
@@ -58,17 +60,23 @@ def test_ctc_posterior_stats_by_hand():
     # utterance 0: 2 valid frames, certain blank then certain token 1; frame 3 is padding
     p = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
     logp = torch.log(p.clamp(min=1e-30))
-    stats = ctc_posterior_stats(logp, torch.tensor([2]), torch.tensor([1]))[0]
+    stats = ctc_posterior_stats(logp, torch.tensor([2]), [[1]])[0]
     assert stats[0].item() == pytest.approx(0.0, abs=1e-6)  # no uncertainty
     assert stats[1].item() == pytest.approx(0.0, abs=1e-6)
     assert stats[2].item() == pytest.approx(0.0, abs=1e-6)
     assert stats[3].item() == pytest.approx(0.5)  # blank mass over the 2 valid frames
-    assert stats[4].item() == pytest.approx(0.5)  # 1 token / 2 frames
-    assert stats[5].item() == pytest.approx(math.log(2) / 5)
+    assert stats[4].item() == pytest.approx(0.0)  # no frame below probability 0.5
+    assert stats[5].item() == pytest.approx(0.0, abs=1e-6)  # best path per token
+    assert stats[6].item() == pytest.approx(0.0, abs=1e-5)  # the hypothesis' CTC loss
+    assert stats[7].item() == pytest.approx(0.5)  # 1 token / 2 frames
+    assert stats[8].item() == pytest.approx(math.log(2) / 5)
     uniform = torch.full((1, 4, 3), math.log(1 / 3))
-    s2 = ctc_posterior_stats(uniform, torch.tensor([4]), torch.tensor([0]))[0]
+    s2 = ctc_posterior_stats(uniform, torch.tensor([4]), [[]])[0]
     assert s2[0].item() == pytest.approx(math.log(3))
     assert s2[1].item() == pytest.approx(math.log(1 / 3))
+    assert s2[4].item() == pytest.approx(1.0)
+    assert s2[5].item() == pytest.approx(4 * math.log(1 / 3) / 5)  # empty: per 1 token
+    assert s2[6].item() == pytest.approx(math.log1p(4 * math.log(3)), rel=1e-5)
 
 
 def test_decoder_posterior_stats_is_hypothesis_nll():
@@ -77,6 +85,9 @@ def test_decoder_posterior_stats_is_hypothesis_nll():
     stats = decoder_posterior_stats(logits, torch.tensor([2]), next_tokens)[0]
     assert stats[0].item() == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2, rel=1e-5)
     assert stats[2].item() == pytest.approx((math.log(0.5) + math.log(0.8)) / 2, rel=1e-5)
+    assert stats[3].item() == 0.0  # the decoder agrees with the hypothesis at both steps
+    other = decoder_posterior_stats(logits, torch.tensor([2]), torch.tensor([[1, 1, -1]]))[0]
+    assert other[3].item() == pytest.approx(0.5)
 
 
 def test_posterior_features_need_stats_and_are_used():
@@ -86,7 +97,7 @@ def test_posterior_features_need_stats_and_are_used():
     dec, dlens = torch.randn(2, 3, 6), torch.tensor([3, 2])
     with pytest.raises(ValueError, match="pass ctc_stats"):
         lp(enc, lens, dec, dlens)
-    cs, ats = torch.randn(2, 6), torch.randn(2, 3)
+    cs, ats = torch.randn(2, NUM_CTC_STATS), torch.randn(2, NUM_ATT_STATS)
     out = lp(enc, lens, dec, dlens, ctc_stats=cs, att_stats=ats)
     out2 = lp(enc, lens, dec, dlens, ctc_stats=cs + 1, att_stats=ats + 1)
     assert not torch.allclose(out["ctc"], out2["ctc"])

@@ -54,7 +54,7 @@ def test_librispeech_layout(synth_corpus):
     root = synth_corpus / "LibriSpeech"
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == LS_SUBSETS
     flacs = sorted(root.glob("*/*/*/*.flac"))
-    assert len(flacs) == 24 + 4 * 6
+    assert len(flacs) == 24 + 2 * 12 + 2 * 6  # train, dev-clean/other, test-clean/other
     for flac in flacs:
         subset, spk, chapter = flac.parts[-4:-1]
         assert re.fullmatch(rf"{spk}-{chapter}-\d{{4}}\.flac", flac.name)

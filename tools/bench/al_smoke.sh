@@ -18,13 +18,13 @@ ${python} -m espnet_lp.bin.make_synth_corpus --out corpus --languages en --train
 ${python} -m espnet_lp.bin.prepare_data --corpus librispeech --corpus_dir corpus \
     --subsets train-clean-100 dev-clean test-clean test-other --output_dir data
 ${python} -m espnet_lp.bin.make_asr_inputs --token_list_from data/train_clean_100 \
-    --output_dir inputs
+    --token_list_dir inputs
 ${python} -m espnet_lp.bin.al_run --al_dir al \
     --strategies random ctc_confidence loss_prediction \
     --initial_utts 150 --budget_utts 100 --rounds 3 --seed 0 --metric cer \
     --train_set data/train_clean_100 --valid_set data/dev_clean \
     --test_sets data/dev_clean data/test_clean data/test_other \
-    --token_list inputs/token_list --train_config "${repo}/conf/tuning/train_lp_tiny.yaml" \
+    --token_list inputs/tokens.txt --train_config "${repo}/conf/tuning/train_lp_tiny.yaml" \
     --nj 2
 
 out=${repo}/tools/bench/results

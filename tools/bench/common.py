@@ -4,9 +4,10 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -30,7 +31,8 @@ def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
                   "--subsets", *subsets, "--output_dir", str(work / "data")])
     names = [s.replace("-", "_") for s in subsets]
     inputs_main(["--token_list_from", str(work / "data" / "train_clean_100"),
-                 "--output_dir", str(work / "inputs"), *[str(work / "data" / n) for n in names]])
+                 "--token_list_dir", str(work / "inputs"), "--shape_dir", str(work / "inputs"),
+                 *[str(work / "data" / n) for n in names]])
     return work
 
 
@@ -40,7 +42,7 @@ def train_args(work: Path, out: Path, config: Path, valid: str = "dev_clean",
     from espnet_lp.data.asr_inputs import asr_train_data_args
 
     return ["--config", str(config), "--output_dir", str(out), "--ngpu", "0",
-            *asr_train_data_args(work / "data", work / "inputs", work / "inputs" / "token_list",
+            *asr_train_data_args(work / "data", work / "inputs", work / "inputs" / "tokens.txt",
                                  train, valid)]
 
 
@@ -51,17 +53,31 @@ def machine() -> Dict:
             "platform": platform.platform()}
 
 
-def write_results(name: str, data: Dict, table: List[List], header: List[str]) -> None:
-    """``results/<name>.json`` (all figures) and ``results/<name>.md`` (table + command)."""
+def git_commit() -> str:
+    """The commit the benchmark runs (``+dirty`` when the tree has uncommitted changes)."""
+    def git(*a):
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True,
+                              text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def write_results(name: str, data: Dict, table: List[List], header: List[str],
+                  commit: Optional[str] = None) -> None:
+    """``results/<name>.json`` (all figures) and ``results/<name>.md`` (table + command).
+
+    ``commit``: the commit the run started from (taken now when not given).
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(shlex.quote(a) for a in [
         str(Path(sys.argv[0]).resolve().relative_to(ROOT))] + sys.argv[1:])
-    data = {**data, "command": command, "machine": machine()}
+    commit = commit or git_commit()
+    data = {**data, "command": command, "commit": commit, "machine": machine()}
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     lines = [f"# {name}", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table]
-    lines += ["", "Made by:", "", "```", command, "```", "",
+    lines += ["", f"Made by (commit {commit}):", "", "```", command, "```", "",
               f"Machine: {data['machine']['cpu_count']} CPUs, torch {data['machine']['torch']}"]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -3,8 +3,8 @@
 # data/test, with text normalised for character tokens (no spaces, NFKC).
 #
 # Usage:
-#   local/data.sh --aishell_dir /data/aishell                    # holds data_aishell/, resource_aishell/
-#   local/data.sh --aishell_dir downloads --allow_download true   # fetch + verify official archives
+#   local/data.sh --corpus_dir /data/aishell                    # holds data_aishell/, resource_aishell/
+#   local/data.sh --corpus_dir downloads --allow_download true   # fetch + verify official archives
 #   local/data.sh                                                 # demo: synthetic corpus
 set -euo pipefail
 
@@ -19,8 +19,8 @@ log() {
 . ./path.sh
 
 # ---- defaults ------------------------------------------------------------------------------
-aishell_dir=${AISHELL}          # corpus; empty: synthetic demo
-allow_download=false            # download official archives when aishell_dir is absent
+corpus_dir=${AISHELL}          # corpus; empty: synthetic demo
+allow_download=false            # download official archives when corpus_dir is absent
 synth_dir=downloads/synth       # where the synthetic demo corpus is generated
 synth_opts=""                   # extra generator flags, e.g. "--train_utts 2000 --zh_chars 400"
 seed=0                          # seed of the synthetic corpus
@@ -33,8 +33,8 @@ teacher_speakers=""             # speakers moved from data/train to data/train_t
 
 help_message=$(cat <<EOF2
 Usage: $0 [options]
-  --aishell_dir DIR       AISHELL-1 corpus (default: '${aishell_dir}'; empty: synthetic demo)
-  --allow_download BOOL   Download official archives into aishell_dir if absent (${allow_download})
+  --corpus_dir DIR       AISHELL-1 corpus (default: '${corpus_dir}'; empty: synthetic demo)
+  --allow_download BOOL   Download official archives into corpus_dir if absent (${allow_download})
   --synth_dir DIR         Synthetic demo corpus location (${synth_dir})
   --synth_opts STR        Extra flags for the corpus generator ('${synth_opts}')
   --seed N                Seed of the synthetic corpus (${seed})
@@ -48,23 +48,23 @@ EOF2
 # shellcheck disable=SC1091
 . "${MAIN_ROOT}/tools/parse_options.sh"
 
-if [ -z "${aishell_dir}" ]; then
+if [ -z "${corpus_dir}" ]; then
     log "No corpus given: generating the synthetic AISHELL-1-layout demo corpus in ${synth_dir}"
     # shellcheck disable=SC2086
     python -m espnet_lp.bin.make_synth_corpus --out "${synth_dir}" --seed "${seed}" \
         --languages zh --num_jobs "${nj}" ${synth_opts}
-    aishell_dir=${synth_dir}
+    corpus_dir=${synth_dir}
     # --extra_train_utts in synth_opts adds speakers for a KD teacher; they leave the pool.
     if [ -z "${teacher_speakers}" ] && [ -f "${synth_dir}/synth_meta/aishell_extra_speakers.txt" ]; then
         teacher_speakers=${synth_dir}/synth_meta/aishell_extra_speakers.txt
     fi
-elif [ ! -e "${aishell_dir}" ] && [ "${allow_download}" != true ]; then
-    log "Error: ${aishell_dir} does not exist (pass --allow_download true to download it)"
+elif [ ! -e "${corpus_dir}" ] && [ "${allow_download}" != true ]; then
+    log "Error: ${corpus_dir} does not exist (pass --allow_download true to download it)"
     exit 1
 fi
 
-log "Data preparation from ${aishell_dir}"
-python -m espnet_lp.bin.prepare_data --corpus aishell --corpus_dir "${aishell_dir}" \
+log "Data preparation from ${corpus_dir}"
+python -m espnet_lp.bin.prepare_data --corpus aishell --corpus_dir "${corpus_dir}" \
     --subsets train dev test --output_dir data --download "${allow_download}" \
     --on_bad "${on_bad}" --on_unmatched "${on_unmatched}" --audio_check "${audio_check}" \
     --num_jobs "${nj}"

@@ -4,8 +4,8 @@
 #   data/dev (= dev_clean + dev_other), data/test_clean, data/test_other
 #
 # Usage:
-#   local/data.sh --librispeech_dir /data/LibriSpeech            # existing corpus
-#   local/data.sh --librispeech_dir downloads --allow_download true
+#   local/data.sh --corpus_dir /data/LibriSpeech            # existing corpus
+#   local/data.sh --corpus_dir downloads --allow_download true
 #                                                                # fetch + verify official archives
 #   local/data.sh                                                # demo: synthetic corpus
 set -euo pipefail
@@ -21,8 +21,8 @@ log() {
 . ./path.sh
 
 # ---- defaults ------------------------------------------------------------------------------
-librispeech_dir=${LIBRISPEECH}  # corpus (LibriSpeech/ or its parent); empty: synthetic demo
-allow_download=false            # download official archives when librispeech_dir is absent
+corpus_dir=${LIBRISPEECH}  # corpus (LibriSpeech/ or its parent); empty: synthetic demo
+allow_download=false            # download official archives when corpus_dir is absent
 synth_dir=downloads/synth       # where the synthetic demo corpus is generated
 synth_opts=""                   # extra generator flags, e.g. "--train_utts 2000 --other_fraction 0.5"
 seed=0                          # seed of the synthetic corpus
@@ -36,8 +36,8 @@ eval_sets="dev-clean dev-other test-clean test-other"
 
 help_message=$(cat <<EOF2
 Usage: $0 [options]
-  --librispeech_dir DIR   LibriSpeech corpus (default: '${librispeech_dir}'; empty: synthetic demo)
-  --allow_download BOOL   Download official archives into librispeech_dir if absent (${allow_download})
+  --corpus_dir DIR   LibriSpeech corpus (default: '${corpus_dir}'; empty: synthetic demo)
+  --allow_download BOOL   Download official archives into corpus_dir if absent (${allow_download})
   --synth_dir DIR         Synthetic demo corpus location (${synth_dir})
   --synth_opts STR        Extra flags for the corpus generator ('${synth_opts}')
   --seed N                Seed of the synthetic corpus (${seed})
@@ -51,14 +51,14 @@ EOF2
 # shellcheck disable=SC1091
 . "${MAIN_ROOT}/tools/parse_options.sh"
 
-if [ -z "${librispeech_dir}" ]; then
+if [ -z "${corpus_dir}" ]; then
     log "No corpus given: generating the synthetic LibriSpeech-layout demo corpus in ${synth_dir}"
     # shellcheck disable=SC2086
     python -m espnet_lp.bin.make_synth_corpus --out "${synth_dir}" --seed "${seed}" \
         --languages en --num_jobs "${nj}" ${synth_opts}
-    librispeech_dir=${synth_dir}
-elif [ ! -e "${librispeech_dir}" ] && [ "${allow_download}" != true ]; then
-    log "Error: ${librispeech_dir} does not exist (pass --allow_download true to download it)"
+    corpus_dir=${synth_dir}
+elif [ ! -e "${corpus_dir}" ] && [ "${allow_download}" != true ]; then
+    log "Error: ${corpus_dir} does not exist (pass --allow_download true to download it)"
     exit 1
 fi
 
@@ -66,9 +66,9 @@ if [ -n "${teacher_subset}" ]; then
     train_sets="${train_sets} ${teacher_subset}"
 fi
 
-log "Data preparation from ${librispeech_dir}"
+log "Data preparation from ${corpus_dir}"
 # shellcheck disable=SC2086
-python -m espnet_lp.bin.prepare_data --corpus librispeech --corpus_dir "${librispeech_dir}" \
+python -m espnet_lp.bin.prepare_data --corpus librispeech --corpus_dir "${corpus_dir}" \
     --subsets ${train_sets} ${eval_sets} --output_dir data --download "${allow_download}" \
     --on_bad "${on_bad}" --on_unmatched "${on_unmatched}" --audio_check "${audio_check}" \
     --num_jobs "${nj}"

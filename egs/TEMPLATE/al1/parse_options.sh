@@ -1,0 +1,1 @@
+../../../tools/parse_options.sh

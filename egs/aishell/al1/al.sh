@@ -1,0 +1,1 @@
+../../TEMPLATE/al1/al.sh

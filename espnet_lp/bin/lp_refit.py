@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Refit the loss-prediction heads of a trained LP model on held-out transcribed utterances.
+
+The ASR is frozen; only the LP heads change. Use utterances the ASR did not train on (the
+validation set): on its own training utterances the ASR's losses are memorised and the heads
+learn a relation that does not hold on the unlabeled pool (see ``espnet_lp.asr.lp_refit``).
+Writes a full checkpoint (the ASR's tensors unchanged, the refit heads) that every ESPnet
+tool loads as ``--asr_model_file``, and ``<output_file>.json`` with the refit's figures.
+The active-learning loop runs this after every training (``lp_refit: true`` in its yaml).
+
+Usage:
+    python -m espnet_lp.bin.lp_refit \
+        --asr_train_config exp/asr_lp/config.yaml \
+        --asr_model_file exp/asr_lp/valid.acc.best.pth \
+        --data_dir data/dev --output_file exp/asr_lp/valid.acc.best.lp_refit.pth
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+from espnet_lp.asr.lp_losses import LP_LOSSES
+from espnet_lp.errors import EspnetLPError
+from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool
+
+logger = logging.getLogger(__name__)
+
+
+class LPRefitError(EspnetLPError, ValueError):
+    """A model or data dir the LP heads cannot be refit with."""
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = new_parser(__doc__)
+    g = parser.add_argument_group("model")
+    g.add_argument("--asr_train_config", type=Path, required=True)
+    g.add_argument("--asr_model_file", type=Path, required=True)
+    g.add_argument("--ngpu", type=int, default=0)
+    g = parser.add_argument_group("data")
+    g.add_argument("--data_dir", type=Path, required=True,
+                   help="Held-out data dir with wav.scp and text (not the training set)")
+    g.add_argument("--batch_size", type=int, default=8)
+    g = parser.add_argument_group("refit")
+    g.add_argument("--steps", type=int, default=300)
+    g.add_argument("--lr", type=float, default=0.003)
+    g.add_argument("--weight_decay", type=float, default=1e-4)
+    g.add_argument("--combined_weight", type=float, default=1.0,
+                   help="Weight of the loss on the heads' ctc_weight mix (what is ranked by)")
+    g.add_argument("--loss", default="mse_log", choices=sorted(LP_LOSSES) + ["model"],
+                   help="Refit loss ('model': the LP decoder's own)")
+    g.add_argument("--reinit", type=str2bool, default=True,
+                   help="Start from fresh heads (false: from the jointly trained ones)")
+    g.add_argument("--valid_fraction", type=float, default=0.2,
+                   help="Share of the utterances kept aside to choose the step")
+    g.add_argument("--seed", type=int, default=0)
+    g = parser.add_argument_group("output")
+    g.add_argument("--output_file", type=Path, required=True,
+                   help="Checkpoint to write (full model state dict)")
+    return parser
+
+
+def _batches(model, train_args, data_dir: Path, batch_size: int, device: str):
+    from espnet2.tasks.asr import ASRTask
+
+    loader = ASRTask.build_streaming_iterator(
+        [(str(data_dir / "wav.scp"), "speech", "sound"), (str(data_dir / "text"), "text", "text")],
+        batch_size=batch_size, dtype="float32", num_workers=0,
+        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
+        collate_fn=ASRTask.build_collate_fn(train_args, False))
+    for keys, batch in loader:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        yield (list(keys), batch["speech"], batch["speech_lengths"], batch["text"],
+               batch["text_lengths"])
+
+
+def refit(args) -> dict:
+    """Load, collect, refit, write; return the report."""
+    import torch
+    from espnet2.tasks.asr import ASRTask
+
+    from espnet_lp.asr.lp_refit import (
+        check_refittable,
+        collect_held_out,
+        refit_heads,
+    )
+    from espnet_lp.utils.fileio import atomic_file, atomic_write_text
+
+    for path in (args.asr_train_config, args.asr_model_file, args.data_dir / "wav.scp",
+                 args.data_dir / "text"):
+        if not path.is_file():
+            raise LPRefitError(f"{path}: not found")
+    if args.steps < 1 or not 0.0 <= args.valid_fraction < 1.0:
+        raise LPRefitError(f"--steps must be >= 1 and --valid_fraction in [0, 1): "
+                           f"{args.steps}, {args.valid_fraction}")
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    model, train_args = ASRTask.build_model_from_file(args.asr_train_config,
+                                                      args.asr_model_file, device)
+    try:
+        lp = check_refittable(getattr(model, "lp_decoder", None))
+    except ValueError as e:
+        raise LPRefitError(f"{args.asr_train_config}: {e}") from None
+    model.eval()
+    try:
+        data = collect_held_out(model, _batches(model, train_args, args.data_dir,
+                                                args.batch_size, device))
+    except ValueError as e:
+        raise LPRefitError(f"{args.data_dir}: {e}") from None
+    data.pooled = {k: v.to(device) for k, v in data.pooled.items()}
+    data.targets = {k: v.to(device) for k, v in data.targets.items()}
+    report = refit_heads(lp, data, float(model.ctc_weight), steps=args.steps, lr=args.lr,
+                         weight_decay=args.weight_decay, combined_weight=args.combined_weight,
+                         loss=None if args.loss == "model" else args.loss,
+                         reinit=args.reinit, valid_fraction=args.valid_fraction, seed=args.seed)
+    report.update(data_dir=str(args.data_dir), source_model=str(args.asr_model_file))
+    with atomic_file(args.output_file) as tmp:
+        torch.save(model.state_dict(), tmp)
+    atomic_write_text(args.output_file.with_suffix(".json"),
+                      json.dumps(report, indent=1, sort_keys=True) + "\n")
+    logger.info("wrote %s", args.output_file)
+    return report
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    """Refit the LP heads."""
+    args = parse(get_parser(), cmd)
+    run_cli(lambda: refit(args))
+
+
+if __name__ == "__main__":
+    main()
