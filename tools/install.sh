@@ -6,6 +6,8 @@
 #   tools/install.sh                     # venv in ./.venv
 #   tools/install.sh --venv /opt/lp-env  # elsewhere (or VENV=/opt/lp-env tools/install.sh)
 #   tools/install.sh --no_system         # never call apt-get; only report what is missing
+#   tools/install.sh --with_slurm        # also Debian's slurm-wlm and munge (the tests start a
+#                                        # private single-node Slurm; tools/run_tests.sh asks)
 #
 # Idempotent: a second run with nothing to do finishes in a few seconds (a stamp file records what
 # was installed; it is rewritten only after a successful install).
@@ -24,13 +26,15 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VENV:-${repo_root}/.venv}
 python=${PYTHON:-python3}
 no_system=false
+with_slurm=false
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --venv) venv=$2; shift 2 ;;
         --python) python=$2; shift 2 ;;
         --no_system) no_system=true; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --with_slurm) with_slurm=true; shift ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -43,6 +47,9 @@ python_deps=(
 )
 test_deps=("pytest" "pytest-timeout" "flake8")
 apt_pkgs=(espeak-ng flac fortunes fortunes-min)
+if ${with_slurm}; then
+    apt_pkgs+=(slurm-wlm munge)
+fi
 
 # ---- Debian packages of the data path -------------------------------------------------------
 missing=()
@@ -60,7 +67,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     else
         log "Missing Debian packages: ${missing[*]}"
         log "Install them with: sudo apt-get install ${missing[*]}"
-        log "(espeak-ng and fortunes are needed only to generate the synthetic demo corpus)"
+        log "(espeak-ng and fortunes are needed only to generate the synthetic demo corpus;" \
+            "slurm-wlm and munge only for the Slurm tests, which are skipped without them)"
     fi
 fi
 
