@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -63,7 +63,7 @@ def git_commit() -> str:
 
 
 def write_results(name: str, data: Dict, table: List[List], header: List[str],
-                  commit: Optional[str] = None) -> None:
+                  commit: Optional[str] = None, notes: Sequence[str] = ()) -> None:
     """``results/<name>.json`` (all figures) and ``results/<name>.md`` (table + command).
 
     ``commit``: the commit the run started from (taken now when not given).
@@ -77,6 +77,8 @@ def write_results(name: str, data: Dict, table: List[List], header: List[str],
     lines = [f"# {name}", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table]
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
     lines += ["", f"Made by (commit {commit}):", "", "```", command, "```", "",
               f"Machine: {data['machine']['cpu_count']} CPUs, torch {data['machine']['torch']}"]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")

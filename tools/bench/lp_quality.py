@@ -355,10 +355,28 @@ def main() -> None:
     t = timing["lp_over_encoder"]
     table.append(["LP scoring time / encoder-only pass (median [min, max])",
                   f"{t['median']:.2f} [{t['min']:.2f}, {t['max']:.2f}]", "", "", ""])
+    notes = ["Cells: Spearman with the true per-utterance loss, mean ± sd over the seeds "
+             f"{args.seeds} [95% bootstrap CI]; the report half of the held-out pool "
+             "(the tune half chose the variants; dev fitted the refit heads)."]
+    for group in ("all", "clean", "other"):
+        best_base = max(BASELINES, key=lambda b: rep[b][group]["mean"])
+        lp, base = rep[DEFAULT][group], rep[best_base][group]
+        above = "above" if lp["mean"] > base["mean"] else "NOT above"
+        overlap = "overlap" if lp["ci95"][0] <= base["ci95"][1] else "do not overlap"
+        notes.append(f"{DEFAULT} vs the best baseline ({best_base}), {group}: "
+                     f"{lp['mean']:.3f} vs {base['mean']:.3f} ({above}; CIs {overlap})")
+    met = result["spearman"]["mean"] >= 0.85
+    notes.append(f"Goal Spearman >= 0.85 overall: {'met' if met else 'missed'} "
+                 f"({result['spearman']['mean']:.3f}).")
+    verdict = ("met" if t["max"] <= 1.1 else
+               "met by the median only" if t["median"] <= 1.1 else "missed")
+    notes.append(f"Goal LP scoring <= 1.1x an encoder-only pass: median {t['median']:.2f} "
+                 f"over {args.repeats} alternating repeats, range {t['min']:.2f}-{t['max']:.2f}"
+                 f" ({verdict}).")
     name = "lp_quality" + (f"_{args.tag}" if args.tag else "")
     write_results(name, result, table, [
         "score", "report: all", "report: within clean", "report: within other",
-        "tune: all"], commit=commit)
+        "tune: all"], commit=commit, notes=notes)
 
 
 if __name__ == "__main__":
