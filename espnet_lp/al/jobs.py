@@ -64,8 +64,9 @@ class Backend:
         """The command line that runs ``cmd`` on this backend."""
         if self.name == "local":
             return [str(c) for c in cmd]
-        opts = ["--job-name", f"espnet_lp.{log.stem}", "--ntasks", "1", "--nodes", "1",
-                "--kill-on-bad-exit", "1"]
+        # "=" forms: srun options with optional values would take a separate word as one
+        opts = [f"--job-name=espnet_lp.{log.stem}", "--ntasks=1", "--nodes=1",
+                "--kill-on-bad-exit=1"]
         if ngpu > 0:
             opts.append(f"--gres=gpu:{ngpu}")
         return ["srun", *opts, *shlex.split(self.slurm_opts), *[str(c) for c in cmd]]

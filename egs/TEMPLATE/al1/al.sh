@@ -131,7 +131,8 @@ done
 teacher_config=${teacher_config:-${MAIN_ROOT}/conf/tuning/train_asr_teacher_cpu.yaml}
 asr_config=${asr_config:-${MAIN_ROOT}/conf/tuning/train_lp_tiny.yaml}
 al_config=${al_config:-${MAIN_ROOT}/conf/al/default.yaml}
-launch=(python -m espnet_lp.bin.launch --backend "${cmd_backend}" --slurm_opts "${slurm_opts}")
+# Option values that may start with "--" go as --name=value (argparse would take "--x" for an option).
+launch=(python -m espnet_lp.bin.launch --backend "${cmd_backend}" --slurm_opts="${slurm_opts}")
 
 # The pool the rounds draw from: the whole pool set, or its --pool_hours subset.
 al_pool=${pool_set}
@@ -259,9 +260,9 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     al_opts=(--al_config "${al_config}" --valid_set "data/${valid_set}"
              --train_set "data/${al_pool}" --token_list "${token_list}"
              --token_type "${token_type}" --bpemodel "${bpemodel}" --train_config "${asr_config}"
-             --train_opts "${asr_opts}" --decode_opts "${decode_opts}" --score_opts "${score_opts}"
+             --train_opts="${asr_opts}" --decode_opts="${decode_opts}" --score_opts="${score_opts}"
              --lp_refit "${lp_refit}" --metric "${metric}" --cer_remove_spaces "${cer_remove_spaces}"
-             --nj "${nj}" --ngpu "${ngpu}" --backend "${cmd_backend}" --slurm_opts "${slurm_opts}")
+             --nj "${nj}" --ngpu "${ngpu}" --backend "${cmd_backend}" --slurm_opts="${slurm_opts}")
     sets=()
     for s in ${test_sets}; do sets+=("data/${s}"); done
     al_opts+=(--test_sets "${sets[@]}")
@@ -279,7 +280,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             exit 1
         fi
         al_opts+=(--teacher_spec "${kd_dir}/teacher.yaml" --kd_weight "${kd_weight}"
-                  --kd_opts "${kd_opts}" --kd_pool "${kd_pool}")
+                  --kd_opts="${kd_opts}" --kd_pool "${kd_pool}")
     fi
     for seed in ${seeds}; do
         log "Stage 5: active learning, seed ${seed} -> exp/al/seed${seed}"
