@@ -229,7 +229,7 @@ def test_cli_training_with_online_teacher_and_with_cache(en_inputs, trained, tmp
                     teacher["asr_model_file"], "--data_path_and_name_and_type",
                     f"{en_inputs}/data/{split}/wav.scp,speech,sound",
                     "--output_dir", str(cache), "--topk", "8"])
-    assert len(list((cache / "data").glob("*.npz"))) == 24 + 6
+    assert len(list((cache / "data").glob("*.npz"))) == 24 + 12  # train + dev_clean
     train_main(train_cmd(en_inputs, tmp_path / "cached", *common,
                          "--model_conf", f"kd_conf.teacher={{cache_dir: {cache}, topk: 8}}"))
     stats = torch.load(tmp_path / "cached" / "checkpoint.pth",

@@ -109,7 +109,9 @@ def test_cli_writes_a_checkpoint_stock_espnet_loads(trained, en_inputs, tmp_path
              f"m, _ = ASRTask.build_model_from_file('{trained / 'config.yaml'}', '{out}', 'cpu');"
              " print(type(m.lp_decoder).__name__)")
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.strip() == "LPMLPDecoder", proc.stderr[-2000:]
+    # (stock ESPnet prints a flash-attention notice on stdout first)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "LPMLPDecoder", proc.stdout
 
 
 @pytest.mark.slow
