@@ -23,19 +23,11 @@ def atomic_write_text(path: Pathlike, text: str, encoding: str = "utf-8") -> Non
         text: Full content.
         encoding: Text encoding.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="\n") as f:
+    with atomic_file(path) as tmp:
+        with open(tmp, "w", encoding=encoding, newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
