@@ -62,7 +62,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _batches(model, train_args, data_dir: Path, batch_size: int, device: str):
+def _batches(train_args, data_dir: Path, batch_size: int, device: str):
     from espnet2.tasks.asr import ASRTask
 
     loader = ASRTask.build_streaming_iterator(
@@ -104,7 +104,7 @@ def refit(args) -> dict:
         raise LPRefitError(f"{args.asr_train_config}: {e}") from None
     model.eval()
     try:
-        data = collect_held_out(model, _batches(model, train_args, args.data_dir,
+        data = collect_held_out(model, _batches(train_args, args.data_dir,
                                                 args.batch_size, device))
     except ValueError as e:
         raise LPRefitError(f"{args.data_dir}: {e}") from None
