@@ -67,28 +67,47 @@ def _shard(wav_scp: Dict[str, str], out_dir: Path, nj: int) -> List[Path]:
     return paths
 
 
-def decode_sets(cfg, model_dir: Path, out_dir: Path) -> Dict[str, Dict[str, float]]:
-    """Decode every test set with stock ``asr_inference`` (nj shards); WER/CER per set."""
+def decode_wavs(cfg, model_dir: Path, wavs: Dict[str, str], out_dir: Path,
+                decode_opts: Optional[List[str]] = None) -> Dict[str, str]:
+    """Decode ``wavs`` (id -> wav.scp entry) with stock ``asr_inference`` in nj shards.
+
+    Args:
+        cfg: The run's :class:`~espnet_lp.al.loop.ALConfig` (jobs, backend, options).
+        model_dir: ESPnet exp dir of the model.
+        wavs: What to decode.
+        out_dir: Work dir (replaced).
+        decode_opts: asr_inference options (default: ``cfg.decode_opts``).
+
+    Returns:
+        id -> hypothesis (``""`` for an utterance decoded as nothing).
+    """
     shutil.rmtree(out_dir, ignore_errors=True)
-    sets = {Path(s).name: DataDir.read(s) for s in cfg.test_sets}
-    wavs: Dict[str, str] = {}
-    for data in sets.values():
-        wavs.update(data.wav_scp)
     atomic_write_text(out_dir / "wav.scp", "".join(f"{u} {wavs[u]}\n" for u in sorted(wavs)))
     keys = _shard(wavs, out_dir / "split", cfg.nj)
     ckpt = find_checkpoint(model_dir)
+    opts = cfg.decode_opts if decode_opts is None else decode_opts
     cmds, logs = [], []
     for job, key_file in enumerate(keys, 1):
         cmds.append(python_module("espnet2.bin.asr_inference", [
             "--asr_train_config", model_dir / "config.yaml", "--asr_model_file", ckpt,
             "--data_path_and_name_and_type", f"{out_dir / 'wav.scp'},speech,sound",
             "--key_file", key_file, "--output_dir", out_dir / "split" / f"output.{job}",
-            "--ngpu", "0", "--batch_size", "1", *cfg.decode_opts]))
+            "--ngpu", "0", "--batch_size", "1", *opts]))
         logs.append(out_dir / "split" / f"decode.{job}.log")
     run_jobs(cmds, logs, cfg.nj, cfg.job_backend())
     hyps: Dict[str, str] = {}
     for job in range(1, len(keys) + 1):
         hyps.update(read_text_file(out_dir / "split" / f"output.{job}" / "1best_recog" / "text"))
+    return {u: hyps.get(u, "") for u in sorted(wavs)}
+
+
+def decode_sets(cfg, model_dir: Path, out_dir: Path) -> Dict[str, Dict[str, float]]:
+    """Decode every test set with stock ``asr_inference`` (nj shards); WER/CER per set."""
+    sets = {Path(s).name: DataDir.read(s) for s in cfg.test_sets}
+    wavs: Dict[str, str] = {}
+    for data in sets.values():
+        wavs.update(data.wav_scp)
+    hyps = decode_wavs(cfg, model_dir, wavs, out_dir)
     results = {}
     for name, data in sets.items():
         set_hyps = {u: hyps.get(u, "") for u in data.utt_ids}

@@ -25,13 +25,15 @@ from typing import Dict, List, Optional
 import yaml
 
 from espnet_lp.al import report, selection
-from espnet_lp.al.commands import decode_sets, lp_refit_command, score_pool, train_command
+from espnet_lp.al.commands import decode_sets, decode_wavs, lp_refit_command, score_pool
+from espnet_lp.al.commands import train_command
 from espnet_lp.al.jobs import Backend, run_jobs
-from espnet_lp.al.oracle import AbsOracle, SimulatedOracle
+from espnet_lp.al.oracle import ORACLES, AbsOracle, AnnotationPending, HumanOracle, Selection
+from espnet_lp.al.oracle import SimulatedOracle
 from espnet_lp.al.score_files import merge_shards
 from espnet_lp.al.scoring import get_strategy
 from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
-from espnet_lp.al.state import write_ids
+from espnet_lp.al.state import write_round
 from espnet_lp.asr.export import has_lp_decoder
 from espnet_lp.asr.lp_refit import MIN_UTTERANCES
 from espnet_lp.data.asr_inputs import write_shape_files
@@ -80,6 +82,9 @@ class ALConfig:
         lp_refit: After every training whose model scores the pool with its LP heads, refit
             them on the validation set (``espnet_lp.bin.lp_refit``) and score with those.
         lp_refit_opts: Extra ``lp_refit`` options.
+        oracle: Who transcribes a selection: ``simulated`` (the pool's held-back
+            transcripts) or ``human`` (export for annotators, stop until
+            ``al_annotate import``; see :mod:`espnet_lp.al.oracle`).
     """
 
     strategies: List[str]
@@ -113,6 +118,7 @@ class ALConfig:
     metric: str = "wer"
     lp_refit: bool = True
     lp_refit_opts: List[str] = field(default_factory=list)
+    oracle: str = "simulated"
 
     def check(self) -> None:
         """Clear errors for values that cannot work (before anything is written)."""
@@ -134,6 +140,12 @@ class ALConfig:
             raise ALRunError(f"metric must be one of {report.METRICS}: {self.metric!r}")
         if self.cost not in selection.COSTS:
             raise ALRunError(f"cost must be one of {selection.COSTS}: {self.cost!r}")
+        if self.oracle not in ORACLES:
+            raise ALRunError(f"oracle must be one of {ORACLES}: {self.oracle!r}")
+        hidden = [s for s in self.strategies if get_strategy(s).simulation_only]
+        if self.oracle == "human" and hidden:
+            raise ALRunError(f"{hidden[0]} reads the pool's hidden transcripts: simulation "
+                             "only, not with --oracle human")
         if self.kd_weight > 0 and self.teacher_spec is None:
             raise ALRunError("kd_weight > 0 needs a teacher spec (the recipe's stage 3 writes "
                              "exp/kd/teacher.yaml)")
@@ -155,9 +167,12 @@ class ALConfig:
         return Backend(self.backend, self.slurm_opts)
 
     def digest(self) -> str:
-        """Hash of the settings that change results (not parallelism)."""
+        """Hash of the settings that change results (not parallelism; the oracle only when
+        it is not the default, so that runs made before it existed keep their hash)."""
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("nj", "ngpu", "backend", "slurm_opts")}
+        if keep["oracle"] == "simulated":
+            del keep["oracle"]
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -175,7 +190,7 @@ class ALRun:
         self.pool = DataDir.read(config.train_set)
         if self.pool.utt2dur is None:
             raise ALRunError(f"{config.train_set}: no utt2dur (prepare_data writes it)")
-        self.oracle = oracle or SimulatedOracle(self.pool, config.train_set)
+        self.oracle = oracle or self._default_oracle()
         self.durations = self.pool.utt2dur
         self._start = time.perf_counter()
         # for the time-left estimate: seconds taken by each kind of stage, and how many of
@@ -186,16 +201,37 @@ class ALRun:
         self._stages_left = {"share": n, "score": n * r, "select": n * r,
                              "annotate": 1 + n * r, "train": 1 + n * r, "decode": 1 + n * r}
 
+    def _default_oracle(self) -> AbsOracle:
+        if self.cfg.oracle == "simulated":
+            return SimulatedOracle(self.pool, self.cfg.train_set)
+        return HumanOracle(self.dir, self.pool, self.cfg.train_set, self.cfg.token_list,
+                           self.cfg.digest(), self.cfg.seed,
+                           lambda model, wavs, out: decode_wavs(self.cfg, model, wavs, out))
+
     # ---- driver ------------------------------------------------------------------------
     def run(self) -> Path:
-        """Run (or resume) every round of every strategy; write the report; return its path."""
+        """Run (or resume) every round of every strategy; write the report; return its path.
+
+        Raises:
+            AnnotationPending: Selections wait for people's transcripts (human oracle): every
+                strategy went as far as it could; rerun after ``al_annotate import``.
+        """
         with ExpDirLock(self.dir):
             self._claim()
             self._write_shapes(DataDir.read(self.cfg.valid_set), self.dir / "shapes" / "valid")
             self._initial_round()
+            waiting: Dict[str, AnnotationPending] = {}
             for r in range(self.cfg.rounds + 1):
                 for strategy in self.cfg.strategies:
-                    self._round(strategy, r)
+                    if strategy in waiting:
+                        continue
+                    try:
+                        self._round(strategy, r)
+                    except AnnotationPending as e:
+                        waiting[strategy] = e
+            if waiting:
+                raise AnnotationPending([p for e in waiting.values() for p in e.pending],
+                                        self.dir)
             sets = [Path(s).name for s in self.cfg.test_sets]
             paths = report.write_report(self.dir, sets, self.cfg.metric, self.dir)
         return paths["markdown"]
@@ -253,18 +289,13 @@ class ALRun:
         labeled = selection.initial_set(self.durations, budget, self.cfg.seed)
         if not labeled:
             raise ALRunError(f"the initial budget ({budget.describe()}) selects nothing")
-        self._write_round(rdir, labeled, DataDir(wav_scp={}, utt2spk={}, text={}, utt2dur={}))
+        self._write_round(Selection(INITIAL, 0, rdir, labeled, rdir))
 
-    def _write_round(self, rdir: Path, new_ids: List[str], labeled_before: DataDir) -> None:
-        """Round ``rdir``'s labeled data dir (previous transcripts + the oracle's) and lists."""
-        text = {**labeled_before.text, **self.oracle.transcribe(new_ids)}
-        labeled = self.pool.subset(text)
-        labeled.text = {u: text[u] for u in labeled.utt_ids}
-        pool = sorted(set(self.pool.wav_scp) - set(text))
-        check_partition(text, pool, self.pool.wav_scp, str(rdir))
-        labeled.write(rdir / "data" / "labeled")
-        write_ids(rdir / "pool", pool)
-        write_ids(rdir / "labeled", labeled.utt_ids)
+    def _write_round(self, sel: Selection) -> None:
+        """The labeled data dir and lists of ``sel.output_dir``: what was labeled before,
+        plus the oracle's transcripts of the selection."""
+        before = {} if sel.labeled_before is None else DataDir.read(sel.labeled_before).text
+        write_round(sel.output_dir, self.pool, {**before, **self.oracle.transcribe(sel)})
 
     # ---- one round of one strategy ----------------------------------------------------
     def _round(self, strategy: str, r: int) -> None:
@@ -283,9 +314,17 @@ class ALRun:
         self._check_lists(rdir)
         self._do(state, r, "score", strategy, lambda: self._score(rdir, strategy, r))
         self._do(state, r, "select", strategy, lambda: self._select(rdir, strategy))
-        nxt = self.dir / strategy / f"round{r + 1}"
         self._do(state, r, "annotate", strategy, lambda: self._write_round(
-            nxt, read_ids(rdir / "selected"), DataDir.read(rdir / "data" / "labeled")))
+            self._selection(strategy, r)))
+
+    def _selection(self, strategy: str, r: int) -> Selection:
+        rdir = self.dir / strategy / f"round{r}"
+        scores = {}
+        for line in (rdir / "selected").read_text(encoding="utf-8").splitlines():
+            utt, score, _ = line.split()
+            scores[utt] = float(score)
+        return Selection(strategy, r, rdir, list(scores), self.dir / strategy / f"round{r + 1}",
+                         scores, rdir / "model", rdir / "data" / "labeled")
 
     def _share_initial(self, strategy: str) -> None:
         """Round 0 of a strategy is the shared one: same lists, model, metrics."""

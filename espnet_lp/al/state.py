@@ -21,6 +21,7 @@ import socket
 from pathlib import Path
 from typing import Dict, Iterable, List
 
+from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.fileio import Pathlike, atomic_write_text
@@ -58,6 +59,25 @@ def check_partition(labeled: Iterable[str], pool: Iterable[str], universe: Itera
     if extra:
         raise StateError(f"{where}: {len(extra)} utterances are not in the training pool, "
                          f"e.g. {extra[0]}")
+
+
+def write_round(rdir: Pathlike, pool: DataDir, text: Dict[str, str]) -> None:
+    """A round's labeled set and lists: ``data/labeled`` (the pool's utterances that have a
+    transcript in ``text``, with it), ``labeled`` and ``pool`` (the rest), all atomic.
+
+    Args:
+        rdir: The round dir.
+        pool: The whole training pool.
+        text: Every transcript known at this round (earlier rounds' and the new ones).
+    """
+    rdir = Path(rdir)
+    labeled = pool.subset(text)
+    labeled.text = {u: text[u] for u in labeled.utt_ids}
+    rest = sorted(set(pool.wav_scp) - set(text))
+    check_partition(text, rest, pool.wav_scp, str(rdir))
+    labeled.write(rdir / "data" / "labeled")
+    write_ids(rdir / "pool", rest)
+    write_ids(rdir / "labeled", labeled.utt_ids)
 
 
 class RunState:

@@ -7,6 +7,12 @@ within the round's budget, and let the oracle transcribe the selection. Resumabl
 same command after a crash or kill and it continues with the first unfinished stage. Results:
 ``<al_dir>/RESULTS.md``, ``learning_curve.png``, ``results.json``.
 
+With ``--oracle human`` people transcribe the selections: when one waits for transcripts,
+its files for annotators are exported (``<round dir>/annotation/``), every strategy goes
+as far as it can, and al_run exits with status 3 (``EXIT_ANNOTATION_PENDING``) after saying
+what to do: annotate, ``python -m espnet_lp.bin.al_annotate import ...``, then rerun the
+same command, which resumes with the next stage.
+
 Usage:
     python -m espnet_lp.bin.al_run --al_dir exp/al --al_config conf/al/default.yaml \
         --strategies random ctc_confidence loss_prediction \
@@ -16,15 +22,20 @@ Usage:
     # budgets in hours, 5 rounds, distilling from the recipe's teacher in every round:
     python -m espnet_lp.bin.al_run ... --initial_hours 1 --budget_hours 1 --rounds 5 \
         --teacher_spec exp/kd/teacher.yaml --kd_weight 0.5
+    # untranscribed pool, people transcribe (Label Studio or a TSV):
+    python -m espnet_lp.bin.al_run ... --oracle human
 """
 
 import argparse
+import logging
 import shlex
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Optional, Sequence
 
 from espnet_lp.al.loop import ALConfig, ALRun, ALRunError
+from espnet_lp.al.oracle import ORACLES, AnnotationPending
 from espnet_lp.al.scoring import STRATEGIES
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
 from espnet_lp.utils.fileio import read_yaml
@@ -32,6 +43,8 @@ from espnet_lp.utils.fileio import read_yaml
 #: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
 AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost", "retrain",
                   "seed", "num_clusters", "lp_refit")
+#: Exit status of a run that stopped because selections wait for people's transcripts.
+EXIT_ANNOTATION_PENDING = 3
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -54,6 +67,10 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--lp_refit", type=str2bool, default=None,
                    help="Refit LP heads on --valid_set after each training (default true)")
     g.add_argument("--lp_refit_opts", default="", help="Extra lp_refit options")
+    g.add_argument("--oracle", choices=ORACLES, default="simulated",
+                   help="Who transcribes selections: the pool's held-back transcripts, or "
+                        f"people (exit status {EXIT_ANNOTATION_PENDING} while waiting; see "
+                        "espnet_lp.bin.al_annotate)")
     g = parser.add_argument_group("data and model")
     g.add_argument("--train_set", required=True, help="Training pool data dir")
     g.add_argument("--valid_set", required=True)
@@ -123,7 +140,7 @@ def build_config(args) -> ALConfig:
         nj=args.nj, ngpu=args.ngpu, backend=args.backend, slurm_opts=args.slurm_opts,
         teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
         kd_conf={k: _yaml_value(v) for k, v in kd_conf.items()}, kd_pool=args.kd_pool,
-        cer_remove_spaces=args.cer_remove_spaces, metric=args.metric)
+        cer_remove_spaces=args.cer_remove_spaces, metric=args.metric, oracle=args.oracle)
     known = {f.name for f in fields(ALConfig)}
     return ALConfig(**{k: v for k, v in values.items() if k in known})
 
@@ -137,7 +154,17 @@ def _yaml_value(text: str):
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     """Run or resume the rounds, then write the report."""
     args = parse(get_parser(), cmd)
-    run_cli(lambda: ALRun(build_config(args), args.al_dir).run())
+    run_cli(lambda: _run(args))
+
+
+def _run(args) -> None:
+    try:
+        ALRun(build_config(args), args.al_dir).run()
+    except AnnotationPending as e:
+        logging.getLogger("espnet_lp").warning(
+            "stopped for annotation:\n%s\nthen rerun this al_run command (same arguments): "
+            "it resumes with the next stage", e)
+        sys.exit(EXIT_ANNOTATION_PENDING)
 
 
 if __name__ == "__main__":
