@@ -8,9 +8,14 @@
 #   tools/install.sh --no_system         # never call apt-get; only report what is missing
 #   tools/install.sh --with_slurm        # also Debian's slurm-wlm and munge (the tests start a
 #                                        # private single-node Slurm; tools/run_tests.sh asks)
+#   tools/install.sh --with_label_studio # also Label Studio in its own venv ($LABEL_STUDIO_VENV,
+#                                        # default ~/.cache/espnet_lp/label_studio_venv: outside
+#                                        # the checkout, reused by later clones) and Debian's
+#                                        # chromium (screenshots); tools/run_tests.sh asks
 #
 # Idempotent: a second run with nothing to do finishes in a few seconds (a stamp file records what
-# was installed; it is rewritten only after a successful install).
+# was installed; it is rewritten only after a successful install). A Label Studio install that
+# fails is reported and skipped (its tests are skipped, saying why); nothing else is.
 set -euo pipefail
 
 log() {
@@ -27,6 +32,9 @@ venv=${VENV:-${repo_root}/.venv}
 python=${PYTHON:-python3}
 no_system=false
 with_slurm=false
+with_label_studio=false
+label_studio="label-studio==1.23.2"   # its pins clash with ESPnet's: a venv of its own
+label_studio_venv=${LABEL_STUDIO_VENV:-${XDG_CACHE_HOME:-${HOME}/.cache}/espnet_lp/label_studio_venv}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,7 +42,8 @@ while [ $# -gt 0 ]; do
         --python) python=$2; shift 2 ;;
         --no_system) no_system=true; shift ;;
         --with_slurm) with_slurm=true; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --with_label_studio) with_label_studio=true; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -49,6 +58,9 @@ test_deps=("pytest" "pytest-timeout" "flake8")
 apt_pkgs=(espeak-ng flac fortunes fortunes-min)
 if ${with_slurm}; then
     apt_pkgs+=(slurm-wlm munge)
+fi
+if ${with_label_studio}; then
+    apt_pkgs+=(chromium)
 fi
 
 # ---- Debian packages of the data path -------------------------------------------------------
@@ -68,7 +80,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         log "Missing Debian packages: ${missing[*]}"
         log "Install them with: sudo apt-get install ${missing[*]}"
         log "(espeak-ng and fortunes are needed only to generate the synthetic demo corpus;" \
-            "slurm-wlm and munge only for the Slurm tests, which are skipped without them)"
+            "slurm-wlm and munge only for the Slurm tests, chromium only for the Label Studio" \
+            "screenshot; those tests are skipped without them)"
     fi
 fi
 
@@ -89,5 +102,25 @@ else
     "${venv}/bin/pip" install -q "${python_deps[@]}" "${test_deps[@]}" 2>&1 | quiet_pip
     "${venv}/bin/pip" install -q --no-deps --no-build-isolation -e "${repo_root}" 2>&1 | quiet_pip
     echo "${want}" > "${stamp}"
+fi
+# ---- Label Studio, in a virtual environment of its own ---------------------------------------
+if ${with_label_studio}; then
+    ls_stamp="${label_studio_venv}/.espnet_lp_install_stamp"
+    if [ -x "${label_studio_venv}/bin/label-studio" ] && [ -f "${ls_stamp}" ] \
+            && [ "$(cat "${ls_stamp}")" = "${label_studio}" ]; then
+        log "Label Studio (${label_studio}) is installed in ${label_studio_venv}"
+    else
+        log "Installing ${label_studio} into ${label_studio_venv} (first time: ~3 minutes, ~1 GB)"
+        rm -rf "${label_studio_venv}"
+        if { "${python}" -m venv "${label_studio_venv}" \
+                && "${label_studio_venv}/bin/pip" install -q "pip>=23,<25" \
+                && "${label_studio_venv}/bin/pip" install -q "${label_studio}"; } 2>&1 | quiet_pip; then
+            echo "${label_studio}" > "${ls_stamp}"
+        else
+            log "Could not install ${label_studio} (see above): the Label Studio tests will be" \
+                "skipped, saying so"
+            rm -rf "${label_studio_venv}"
+        fi
+    fi
 fi
 log "Done. Activate with: source ${venv}/bin/activate"

@@ -6,6 +6,6 @@
 #   bash tools/run_tests.sh -k bad_input    # extra arguments go to pytest
 set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bash "${repo_root}/tools/install.sh" --with_slurm
+bash "${repo_root}/tools/install.sh" --with_slurm --with_label_studio
 cd "${repo_root}"
 exec "${VENV:-${repo_root}/.venv}/bin/python" -m pytest tests "$@"

@@ -59,17 +59,19 @@ def model_version(request: ExportRequest) -> str:
     return f"espnet-lp {request.strategy} round{request.round}"
 
 
-def label_config(allowed_chars: str = "") -> str:
+def label_config(allowed_chars: str = "", prefilled: bool = True, scored: bool = True) -> str:
     """Label Studio labeling config: audio player, transcript box (pre-filled from the
-    prediction), and the characters annotators may use when there are few."""
+    prediction when there is one), and the characters annotators may use when few."""
     hint = ""
     shown = allowed_chars.replace(" ", "")
     if shown and len(shown) <= MAX_HINT_CHARS and "$" not in shown:
         hint = (f'  <Text name="charset" value={quoteattr("Allowed characters: " + shown)}/>\n')
     return ("<View>\n"
-            '  <Header value="Utterance $utt_id ($duration s, acquisition score $score)"/>\n'
+            + ('  <Header value="Utterance $utt_id ($duration s, acquisition score $score)"/>\n'
+               if scored else '  <Header value="Utterance $utt_id ($duration s)"/>\n') +
             f'  <Audio name="{AUDIO}" value="$audio" hotkey="ctrl+p"/>\n'
-            '  <Header value="Transcript (the model\'s hypothesis; correct it)"/>\n'
+            + ('  <Header value="Transcript (the model\'s hypothesis; correct it)"/>\n'
+               if prefilled else '  <Header value="Transcript"/>\n') +
             f'  <TextArea name="{TEXTAREA}" toName="{AUDIO}" editable="true" '
             'maxSubmissions="1" rows="3" required="true"\n'
             '            placeholder="What is said, exactly"/>\n'
@@ -107,7 +109,9 @@ def write_export(al_dir: Path, adir: AnnotationDir, request: ExportRequest,
             for u in request.utterances}
     atomic_write_text(adir.tasks_json, json.dumps(
         label_studio_tasks(request, urls), indent=1, ensure_ascii=False) + "\n")
-    atomic_write_text(adir.label_config, label_config(allowed_chars))
+    atomic_write_text(adir.label_config, label_config(
+        allowed_chars, any(u.hypothesis for u in request.utterances),
+        any(u.score is not None for u in request.utterances)))
     from espnet_lp.al.annotation.formats import tsv_has_transcripts
 
     if adir.tsv.is_file() and tsv_has_transcripts(adir.tsv):
