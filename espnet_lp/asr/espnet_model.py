@@ -35,6 +35,7 @@ from espnet_lp.asr.loss_predictor import (
 from espnet_lp.asr.lp_losses import spearman
 from espnet_lp.asr.padding import masked_time_convolutions, per_utterance_feats
 from espnet_lp.asr.per_utterance import label_smoothing_per_token
+from espnet_lp.asr.sdpa import fused_attention
 from espnet_lp.asr.teacher import subsampling_factor
 
 TARGET_NORMS = ("token", "none")
@@ -449,7 +450,8 @@ class ESPnetLPASRModel(ESPnetASRModel):
         ys_next = pad_list([torch.tensor(h + [self.eos], dtype=torch.long) for h in hyps],
                            -1).to(enc.device)
         ys_lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
-        out, _ = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
+        with fused_attention(self.decoder):
+            out, _ = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
         if not isinstance(out, tuple):
             raise ValueError("the LP 'att' head needs a decoder that returns its states "
                              "(return_hs=True), as ESPnet's transformer decoders do")
