@@ -87,7 +87,8 @@ class LabelStudio:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 [str(venv_dir() / "bin" / "label-studio"), "start", "--no-browser",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--data-dir",
+                 "--internal-host", "127.0.0.1",  # the address it listens on (default: all)
+                 "--host", self.url, "--port", str(self.port), "--data-dir",
                  str(self.data), "--username", USER, "--password", PASSWORD,
                  "--user-token", TOKEN], env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)

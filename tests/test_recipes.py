@@ -6,8 +6,10 @@ the user's shell).
 """
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,37 @@ def test_librispeech_recipe_end_to_end_then_restart_from_a_middle_stage(tmp_path
     out = ok(run(work, *args, "--stage", "5", "--stop_stage", "6"))
     assert "round 1/1 train" not in out and "Stage 6" in out
     assert (al / "loss_prediction/round0/selected").read_text() == selected
+
+
+@pytest.mark.slow
+def test_human_oracle_stops_at_stage_5_then_the_same_command_resumes(tmp_path):
+    work = copy_recipe(tmp_path, "librispeech_100")
+    args = ["--local_data_opts", f"--synth_opts '{SMALL}'", "--nbpe", "30", "--test_sets",
+            "dev_clean", "--metric", "cer", "--strategies", "random", "--initial_utts", "8",
+            "--rounds", "0", "--asr_opts", "--max_epoch 1 --batch_size 4", "--oracle", "human",
+            "--stop_stage", "6"]
+    out = ok(run(work, *args))
+    assert "Stage 5 stopped for annotation" in out and "rerun this ./run.sh" in out
+    assert not re.search(r"Successfully finished$", out, re.M) and "Stage 6" not in out
+    assert (work / "exp/al/annotation_pending").is_file()
+    tsv = work / "exp/al/seed0/initial/round0/annotation/tasks.tsv"
+    command = (f"al_annotate import --al_dir exp/al/seed0 --strategy initial --round 0 "
+               f"--input {tsv.relative_to(work)}")
+    assert command in out
+    # the demo pool is transcribed: its held-back text plays the annotators
+    truth = DataDir.read(work / "data" / "train_clean_100").text
+    lines = tsv.read_text().splitlines()
+    rows = [line.split("\t") for line in lines[2:]]
+    tsv.write_text("\n".join(lines[:2] + ["\t".join(r[:5] + [truth[r[0]]]) for r in rows]) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "espnet_lp.bin.al_annotate", *command.split()[1:]],
+                          cwd=work, env=recipe_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = ok(run(work, *args))
+    assert "resuming at stage 5" in out and "Stage 1: data preparation" not in out
+    assert "Stage 6" in out and re.search(r"Successfully finished$", out, re.M)
+    assert not (work / "exp/al/annotation_pending").exists()
+    labeled = DataDir.read(work / "exp/al/seed0/random/round0/data/labeled")
+    assert len(labeled) == 8 and labeled.text == {u: truth[u] for u in labeled.utt_ids}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ oracle's transcripts make round r + 1's labeled set). Rounds go round-major (eve
 finishes round r before any starts r + 1), so partial results are comparable.
 
 Each stage is marked done in ``<strategy>/state.json`` only after its outputs exist; a rerun
-skips what is done, and ESPnet's own ``--resume true`` continues a killed training.
+skips what is done, and ESPnet's own ``--resume true`` continues a killed training. With the
+human oracle, ``annotate`` stops a strategy until people's transcripts are imported
+(:class:`~espnet_lp.al.oracle.AnnotationPending`); the others go on as far as they can.
 """
 
 import hashlib
@@ -25,6 +27,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from espnet_lp.al import report, selection
+from espnet_lp.al.annotation.layout import INITIAL
 from espnet_lp.al.commands import decode_sets, decode_wavs, lp_refit_command, score_pool
 from espnet_lp.al.commands import train_command
 from espnet_lp.al.jobs import Backend, run_jobs
@@ -42,7 +45,6 @@ from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.fileio import atomic_write_text, read_yaml
 
 logger = logging.getLogger(__name__)
-INITIAL = "initial"
 
 
 class ALRunError(EspnetLPError):

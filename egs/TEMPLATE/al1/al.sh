@@ -10,7 +10,10 @@
 #   3: KD teacher: trained on --teacher_set, or --teacher_model -> exp/kd/teacher.yaml
 #   4: KD teacher cache: its top-k posteriors over the pool and the validation set
 #   5: active learning, per seed: the initial set, then per round train (+ LP refit),
-#      score, select, annotate, decode (espnet_lp.bin.al_run; resumes where it stopped)
+#      score, select, annotate, decode (espnet_lp.bin.al_run; resumes where it stopped).
+#      --oracle human: people transcribe; stage 5 stops when a selection waits for them
+#      (exit 0, no later stage), saying what to do; after `al_annotate import`, the same
+#      ./run.sh command resumes at stage 5 (exp/al/annotation_pending marks the stop).
 #   6: report: RESULTS.md, results.json, learning_curve.png over strategies and seeds
 #   7: export: the last round's model of --export_strategy as espnet_model_zoo zips
 # Every stage can be rerun; stage 5 continues a killed run.
@@ -65,6 +68,8 @@ decode_opts="--beam_size 1 --ctc_weight 1.0"   # asr_inference options of every 
 score_opts=""           # al_score options, e.g. "--beam_size 4" (least_confidence)
 lp_refit=true           # refit the LP heads on the validation set after every training
 metric=wer              # wer or cer: what the report's curves show
+oracle=simulated        # who transcribes selections: simulated (the pool's held-back
+                        # transcripts) or human (Label Studio or a TSV; stage 5 stops for them)
 cer_remove_spaces=false # CER without spaces (Mandarin)
 # ---- export ------------------------------------------------------------------------------
 export_strategy=loss_prediction   # whose last-round model stage 7 exports
@@ -87,7 +92,7 @@ AL:        --al_config FILE  --strategies "S1 S2"  --seeds "0 1 2" (${seeds})
            --initial_hours H | --initial_utts N  --budget_hours H | --budget_utts N  --rounds R
            --asr_config FILE  --asr_opts STR  --decode_opts STR ('${decode_opts}')
            --score_opts STR  --lp_refit BOOL (${lp_refit})  --metric wer|cer (${metric})
-           --cer_remove_spaces BOOL (${cer_remove_spaces})
+           --cer_remove_spaces BOOL (${cer_remove_spaces})  --oracle simulated|human (${oracle})
 Export:    --export_strategy S (${export_strategy})  --export_seed N
            --export_verify_num N (${export_verify_num})
 Jobs run on cmd.sh's backend: cmd_backend=local|slurm, slurm_opts="..." (environment or cmd.sh).
@@ -150,6 +155,14 @@ else
 fi
 token_list=${token_dir}/tokens.txt
 kd_dir=exp/kd
+# Written when stage 5 stops for human annotation: the same command then resumes at stage 5.
+pending_marker=exp/al/annotation_pending
+if [ "${oracle}" = human ] && [ -f "${pending_marker}" ] && [ "${stage}" -lt 5 ] \
+        && [ "${stop_stage}" -ge 5 ]; then
+    log "Stages ${stage}-4 ran before stage 5 stopped for annotation (${pending_marker}):" \
+        "resuming at stage 5 (remove that file to rerun them)"
+    stage=5
+fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: data preparation"
@@ -262,7 +275,8 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
              --token_type "${token_type}" --bpemodel "${bpemodel}" --train_config "${asr_config}"
              --train_opts="${asr_opts}" --decode_opts="${decode_opts}" --score_opts="${score_opts}"
              --lp_refit "${lp_refit}" --metric "${metric}" --cer_remove_spaces "${cer_remove_spaces}"
-             --nj "${nj}" --ngpu "${ngpu}" --backend "${cmd_backend}" --slurm_opts="${slurm_opts}")
+             --nj "${nj}" --ngpu "${ngpu}" --backend "${cmd_backend}" --slurm_opts="${slurm_opts}"
+             --oracle "${oracle}")
     sets=()
     for s in ${test_sets}; do sets+=("data/${s}"); done
     al_opts+=(--test_sets "${sets[@]}")
@@ -282,11 +296,28 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         al_opts+=(--teacher_spec "${kd_dir}/teacher.yaml" --kd_weight "${kd_weight}"
                   --kd_opts="${kd_opts}" --kd_pool "${kd_pool}")
     fi
+    pending=()
     for seed in ${seeds}; do
         log "Stage 5: active learning, seed ${seed} -> exp/al/seed${seed}"
+        rc=0
         python -m espnet_lp.bin.al_run --al_dir "exp/al/seed${seed}" --seed "${seed}" \
-            "${al_opts[@]}"
+            "${al_opts[@]}" || rc=$?
+        if [ "${rc}" -eq 3 ]; then   # al_run's EXIT_ANNOTATION_PENDING
+            pending+=("exp/al/seed${seed}")
+        elif [ "${rc}" -ne 0 ]; then
+            exit "${rc}"
+        fi
     done
+    if [ ${#pending[@]} -gt 0 ]; then
+        echo 5 > "${pending_marker}.tmp"
+        mv "${pending_marker}.tmp" "${pending_marker}"
+        log "Stage 5 stopped for annotation: selections in ${pending[*]} wait for" \
+            "transcripts. What to do is said above (and in each annotation/README.txt):" \
+            "annotate (Label Studio or the TSV), import with espnet_lp.bin.al_annotate," \
+            "then rerun this ./run.sh command with the same options: it resumes at stage 5."
+        exit 0
+    fi
+    rm -f "${pending_marker}"
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
