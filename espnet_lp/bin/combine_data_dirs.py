@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Combine data directories with disjoint utterance ids (Kaldi's ``combine_data.sh``).
 
+Every source must have transcripts (``text``), or none may: a source without them would
+drop every transcript of the others. Untranscribed audio is added with ``--untranscribed``.
+
 Usage:
     python -m espnet_lp.bin.combine_data_dirs data/dev data/dev_clean data/dev_other
     # labeled set + the pool without transcripts (distillation uses its audio, KL term only):
@@ -11,6 +14,8 @@ import argparse
 from typing import Optional, Sequence
 
 from espnet_lp.data.datadir import DataDir
+from espnet_lp.data.errors import DataPrepError
+from espnet_lp.data.validate import read_valid_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli
 
 
@@ -30,9 +35,13 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = parse(get_parser(), cmd)
 
     def body() -> None:
-        data = DataDir.combine([DataDir.read(s) for s in args.src])
+        data = DataDir.combine([read_valid_data_dir(s) for s in args.src], names=args.src)
         if args.untranscribed:
-            pool = DataDir.combine([DataDir.read(s) for s in args.untranscribed])
+            if data.text is None:
+                raise DataPrepError(f"--untranscribed adds audio to transcribed data, but "
+                                    f"{args.src[0]} has no text")
+            pool = DataDir.combine([read_valid_data_dir(s, require_text=False)
+                                    for s in args.untranscribed], names=args.untranscribed)
             data = data.with_untranscribed(pool)
         data.write(args.dst)
 

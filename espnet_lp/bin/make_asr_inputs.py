@@ -23,20 +23,27 @@ Usage:
 """
 
 import argparse
+import contextlib
+import logging
+import shutil
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from espnet_lp.data.asr_inputs import (
+    BPE_MODES,
     TOKEN_TYPES,
     build_token_list,
     build_tokenizer,
+    shape_texts,
     train_bpe_model,
-    write_shape_files,
     write_token_list,
 )
-from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
+from espnet_lp.data.validate import read_valid_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli
+from espnet_lp.utils.fileio import atomic_outputs, output_lock, path_problem, temp_sibling
+
+logger = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -44,7 +51,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = new_parser(__doc__)
     parser.add_argument("--token_type", choices=TOKEN_TYPES, default="char")
     parser.add_argument("--nbpe", type=int, default=100, help="BPE vocabulary size")
-    parser.add_argument("--bpemode", choices=("unigram", "bpe"), default="unigram")
+    parser.add_argument("--bpemode", choices=BPE_MODES, default="unigram")
     parser.add_argument("--token_list_from", type=Path, nargs="+", default=None,
                         help="Data dir(s) whose text defines the token list (and BPE model)")
     parser.add_argument("--token_list_dir", type=Path, required=True,
@@ -57,28 +64,77 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_inputs(args) -> None:
-    """Token list, BPE model and shape files as the arguments say."""
-    token_list = args.token_list_dir / "tokens.txt"
-    bpemodel = args.token_list_dir / "bpe.model" if args.token_type == "bpe" else None
+def _check_args(args) -> None:
     if args.data_dirs and args.shape_dir is None:
         raise DataPrepError("shape files need --shape_dir")
-    if args.token_list_from:
-        texts = []
-        for d in args.token_list_from:
-            data = DataDir.read(d)
-            if data.text is None:
-                raise DataPrepError(f"{d}: no text to build tokens from")
-            texts += [t for t in data.text.values() if t]
-        if bpemodel is not None:
-            train_bpe_model(texts, args.token_list_dir / "bpe", args.nbpe, args.bpemode)
-        write_token_list(token_list, build_token_list(texts, build_tokenizer(args.token_type,
-                                                                             bpemodel)))
-    elif not token_list.is_file():
-        raise DataPrepError(f"{token_list}: not found (give --token_list_from to make it)")
-    for d in args.data_dirs:
-        write_shape_files(DataDir.read(d), args.shape_dir / d.name, token_list,
-                          args.token_type, bpemodel, args.sample_rate)
+    names = [d.name for d in args.data_dirs]
+    for name in names:
+        if names.count(name) > 1:
+            raise DataPrepError(f"two data dirs named {name!r}: their shape files would both "
+                                f"go to {args.shape_dir / name}")
+    if args.token_type == "bpe" and args.nbpe < 2:
+        raise DataPrepError(f"--nbpe must be >= 2, got {args.nbpe}")
+    if args.sample_rate < 1:
+        raise DataPrepError(f"--sample_rate must be positive, got {args.sample_rate}")
+
+
+def make_inputs(args) -> None:
+    """Token list, BPE model and shape files as the arguments say, replaced together (a
+    killed run never leaves shape files counting another vocabulary than the token list)."""
+    _check_args(args)
+    token_list = args.token_list_dir / "tokens.txt"
+    bpemodel = args.token_list_dir / "bpe.model" if args.token_type == "bpe" else None
+    texts = []
+    for d in args.token_list_from or []:
+        data = read_valid_data_dir(d)
+        if data.text is None:
+            raise DataPrepError(f"{d}: no text to build tokens from")
+        texts += [t for t in data.text.values() if t]
+    if not args.token_list_from and path_problem(token_list) is not None:
+        raise DataPrepError(f"{token_list}: {path_problem(token_list)} (give --token_list_from "
+                            "to make it)")
+    sets = [(d, read_valid_data_dir(d, require_text=False)) for d in args.data_dirs]
+    outputs = [token_list] if args.token_list_from else []
+    if args.token_list_from and bpemodel is not None:
+        outputs += [bpemodel, bpemodel.with_suffix(".vocab")]
+    with output_lock(outputs), _work_dir(token_list if args.token_list_from else None) as tmp:
+        new_list, new_bpe = token_list, bpemodel
+        if args.token_list_from:
+            if bpemodel is not None:
+                new_bpe = train_bpe_model(texts, tmp / "bpe", args.nbpe, args.bpemode)
+            new_list = tmp / "tokens.txt"
+            write_token_list(new_list, build_token_list(
+                texts, build_tokenizer(args.token_type, new_bpe)))
+        shapes = {}
+        for d, data in sets:
+            try:
+                texts = shape_texts(data, new_list, args.token_type, new_bpe, args.sample_rate,
+                                    str(d))
+            except DataPrepError as e:  # name the token list to be, not its temporary copy
+                raise DataPrepError(str(e).replace(str(new_list), str(token_list))) from None
+            for name, text in texts.items():
+                shapes[args.shape_dir / d.name / name] = text
+        with atomic_outputs(files=outputs + list(shapes)) as staged:
+            for final in outputs:
+                shutil.copyfile(tmp / final.name, staged[final])
+            for final, text in shapes.items():
+                staged[final].write_text(text, encoding="utf-8")
+    logger.info("Wrote %s", ", ".join(map(str, outputs + list(shapes))))
+
+
+@contextlib.contextmanager
+def _work_dir(beside: Optional[Path]) -> Iterator[Optional[Path]]:
+    """A private directory next to ``beside`` (one the next run removes if this one is
+    killed: see :func:`espnet_lp.utils.fileio.remove_stale`), or None."""
+    if beside is None:
+        yield None
+        return
+    tmp = temp_sibling(beside)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:

@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence
 
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.utils.cli import new_parser, parse, run_cli
-from espnet_lp.utils.fileio import atomic_write_text
+from espnet_lp.utils.fileio import atomic_outputs, path_problem
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -41,26 +41,45 @@ def split_lines(lines: List[str], n: int) -> List[List[str]]:
     return chunks
 
 
+def read_lines(path: Path) -> List[str]:
+    """The lines of a UTF-8 list, each non-empty; errors name ``file:line``."""
+    problem = path_problem(path)
+    if problem is not None:
+        raise DataPrepError(f"{path}: {problem}")
+    lines = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataPrepError(f"{path}:{lineno}: not valid UTF-8 ({e.reason})") from None
+            if not line.strip():
+                raise DataPrepError(f"{path}:{lineno}: empty line")
+            lines.append(line if line.endswith("\n") else line + "\n")
+    return lines
+
+
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    """Write the shards atomically."""
+    """Write the shards, all together, atomically (stale shards of a larger ``--nj`` go)."""
     args = parse(get_parser(), cmd)
 
     def body() -> None:
-        outputs = args.outputs
+        outputs, stale = args.outputs, []
         if args.nj is not None:
             if len(outputs) != 1 or args.nj < 1:
                 raise DataPrepError("--nj N needs exactly one output directory and N >= 1")
+            stale = [p for p in outputs[0].glob("keys.*")
+                     if p.name[5:].isdigit() and int(p.name[5:]) > args.nj]
             outputs = [outputs[0] / f"keys.{n}" for n in range(1, args.nj + 1)]
-        with open(args.scp, encoding="utf-8") as f:
-            lines = f.readlines()
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                raise DataPrepError(f"{args.scp}:{lineno}: empty line")
+        elif len(set(outputs)) != len(outputs):
+            raise DataPrepError("an output key file is named twice")
+        lines = read_lines(args.scp)
         if len(lines) < len(outputs):
             raise DataPrepError(f"{args.scp}: {len(lines)} lines cannot fill "
                                 f"{len(outputs)} shards (use fewer jobs)")
-        for out, chunk in zip(outputs, split_lines(lines, len(outputs))):
-            atomic_write_text(out, "".join(chunk))
+        with atomic_outputs(files=outputs, remove=stale) as staged:
+            for out, chunk in zip(outputs, split_lines(lines, len(outputs))):
+                staged[out].write_text("".join(chunk), encoding="utf-8")
 
     run_cli(body)
 

@@ -13,10 +13,10 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.data.subset import select_subset
+from espnet_lp.data.validate import read_valid_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli
 
 
@@ -43,7 +43,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = parse(get_parser(), cmd)
 
     def body() -> None:
-        data = DataDir.read(args.src)
+        data = read_valid_data_dir(args.src)
         lists = [p for p in (args.utt_list, args.spk_list) if p is not None]
         if lists:
             if len(lists) > 1 or any(v is not None for v in
@@ -51,11 +51,15 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                 raise DataPrepError("--utt_list/--spk_list cannot be combined with other "
                                     "criteria")
             listed = set(read_id_list(lists[0]))
-            key = (lambda u: u) if args.utt_list is not None else data.utt2spk.get
-            if args.utt_list is not None and not args.exclude:
-                ids = sorted(listed)  # unknown ids are an error in DataDir.subset
-            else:
-                ids = [u for u in data.utt_ids if (key(u) in listed) != args.exclude]
+            by_utt = args.utt_list is not None
+            known = set(data.wav_scp) if by_utt else set(data.utt2spk.values())
+            unknown = sorted(listed - known)
+            if unknown and not args.exclude:
+                what = "utterance" if by_utt else "speaker"
+                raise DataPrepError(f"{lists[0]}: {len(unknown)} {what} ids not in {args.src}, "
+                                    f"e.g. {unknown[0]}")
+            key = (lambda u: u) if by_utt else data.utt2spk.get
+            ids = [u for u in data.utt_ids if (key(u) in listed) != args.exclude]
             if not ids:
                 raise DataPrepError(f"{lists[0]}: selects no utterance of {args.src}")
         else:

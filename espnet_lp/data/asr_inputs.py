@@ -5,18 +5,32 @@ output from a data directory in Python (no Kaldi, no extra pass over the audio: 
 come from ``utt2dur``).
 """
 
+import contextlib
+import logging
+import os
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import (
+    Pathlike,
+    atomic_outputs,
+    atomic_write_text,
+    path_problem,
+    temp_sibling,
+)
+
+logger = logging.getLogger(__name__)
 
 BLANK, UNK, SOS_EOS = "<blank>", "<unk>", "<sos/eos>"
-
-
 TOKEN_TYPES = ("char", "bpe")
+BPE_MODES = ("unigram", "bpe")
+#: Share of transcript tokens outside the token list that is an error (the list was made
+#: from another corpus) / that is worth a warning.
+UNK_ERROR_SHARE = 0.5
+UNK_WARN_SHARE = 0.02
 
 
 def build_tokenizer(token_type: str = "char", bpemodel: Optional[Pathlike] = None):
@@ -26,9 +40,14 @@ def build_tokenizer(token_type: str = "char", bpemodel: Optional[Pathlike] = Non
     if token_type not in TOKEN_TYPES:
         raise DataPrepError(f"token_type must be one of {TOKEN_TYPES}: {token_type!r}")
     if token_type == "bpe":
-        if bpemodel is None or not Path(bpemodel).is_file():
-            raise DataPrepError(f"token_type bpe needs the BPE model file: {bpemodel}")
-        return espnet_build_tokenizer(token_type="bpe", bpemodel=str(bpemodel))
+        problem = "not given" if bpemodel is None else path_problem(bpemodel)
+        if problem is not None:
+            raise DataPrepError(f"token_type bpe needs the BPE model file: {bpemodel}: {problem}")
+        try:
+            return espnet_build_tokenizer(token_type="bpe", bpemodel=str(bpemodel))
+        except (RuntimeError, OSError) as e:
+            raise DataPrepError(f"{bpemodel}: not a sentencepiece model "
+                                f"({' '.join(str(e).split())})") from None
     return espnet_build_tokenizer(token_type="char", space_symbol="<space>")
 
 
@@ -56,33 +75,123 @@ def train_bpe_model(texts: Iterable[str], model_prefix: Pathlike, nbpe: int,
     """Train a sentencepiece model as ESPnet's ``asr.sh`` stage 5 does; return its path.
 
     ``hard_vocab_limit`` is off, so a small corpus yields fewer pieces instead of an error.
+    ``<prefix>.model`` and ``<prefix>.vocab`` are written only when both are complete.
     """
+    prefix = Path(model_prefix)
+    files = [Path(f"{prefix}.model"), Path(f"{prefix}.vocab")]
+    with atomic_outputs(files=files) as staged:
+        tmp = temp_sibling(prefix)
+        try:
+            _train_sentencepiece(texts, tmp, nbpe, bpemode)
+            for ext, final in zip(("model", "vocab"), files):
+                os.replace(f"{tmp}.{ext}", staged[final])
+        finally:
+            for ext in ("model", "vocab"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{tmp}.{ext}")
+    return files[0]
+
+
+def _train_sentencepiece(texts: Iterable[str], prefix: Path, nbpe: int, bpemode: str) -> None:
+    """Train into ``<prefix>.model`` and ``<prefix>.vocab`` (private names: no lock)."""
     import sentencepiece
 
-    prefix = Path(model_prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     lines = [t for t in texts if t.strip()]
     if not lines:
         raise DataPrepError("no text to train a BPE model on")
     if nbpe < 2:
         raise DataPrepError(f"nbpe must be >= 2: {nbpe}")
-    train_text = prefix.parent / f".{prefix.name}.train.txt"
-    atomic_write_text(train_text, "".join(f"{t}\n" for t in lines))
+    if bpemode not in BPE_MODES:
+        raise DataPrepError(f"bpemode must be one of {BPE_MODES}: {bpemode!r}")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    train_text = Path(f"{prefix}.train.txt")
+    train_text.write_text("".join(f"{t}\n" for t in lines), encoding="utf-8")
     try:
         sentencepiece.SentencePieceTrainer.train(
-            input=str(train_text), model_prefix=str(prefix.parent / f".{prefix.name}.tmp"),
-            vocab_size=nbpe, model_type=bpemode, character_coverage=1.0,
-            input_sentence_size=100000000, hard_vocab_limit=False, minloglevel=2)
+            input=str(train_text), model_prefix=str(prefix), vocab_size=nbpe,
+            model_type=bpemode, character_coverage=1.0, input_sentence_size=100000000,
+            hard_vocab_limit=False, minloglevel=2)
+    except RuntimeError as e:
+        raise DataPrepError(f"sentencepiece could not train a {bpemode} model of {nbpe} "
+                            f"pieces: {' '.join(str(e).split())}") from None
     finally:
         train_text.unlink()
-    for ext in ("model", "vocab"):  # moved into place only when both exist
-        (prefix.parent / f".{prefix.name}.tmp.{ext}").replace(f"{prefix}.{ext}")
-    return Path(f"{prefix}.model")
 
 
 def write_token_list(path: Pathlike, tokens: List[str]) -> None:
     """One token per line, atomically."""
     atomic_write_text(path, "".join(f"{t}\n" for t in tokens))
+
+
+def read_token_list(path: Pathlike) -> List[str]:
+    """A token list file (one token per line), checked for what ESPnet needs.
+
+    Raises:
+        DataPrepError: Missing or unreadable file, empty or duplicate tokens, or no
+            ``<blank>``/``<unk>``/``<sos/eos>`` (naming the file and line).
+    """
+    path = Path(path)
+    problem = path_problem(path)
+    if problem is not None:
+        raise DataPrepError(f"{path}: token list {problem}")
+    try:
+        tokens = path.read_bytes().decode("utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise DataPrepError(f"{path}: not valid UTF-8 ({e.reason})") from None
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    seen = {}
+    for lineno, tok in enumerate(tokens, 1):
+        if not tok.strip() or tok != tok.strip():
+            raise DataPrepError(f"{path}:{lineno}: empty token or surrounding spaces")
+        if tok in seen:
+            raise DataPrepError(f"{path}:{lineno}: token {tok!r} also on line {seen[tok]}")
+        seen[tok] = lineno
+    missing = [t for t in (BLANK, UNK, SOS_EOS) if t not in seen]
+    if missing:
+        raise DataPrepError(f"{path}: not a token list of ESPnet (no {', '.join(missing)})")
+    return tokens
+
+
+def shape_texts(data: DataDir, token_list: Pathlike, token_type: str = "char",
+                bpemodel: Optional[Pathlike] = None, sample_rate: int = 16000,
+                name: str = "data") -> Dict[str, str]:
+    """The content of the shape files of :func:`write_shape_files`: file name -> text.
+
+    Raises:
+        DataPrepError: No ``utt2dur``, a bad token list, or a token list that does not fit
+            the transcripts (most tokens ``<unk>``: made from another corpus?).
+    """
+    if data.utt2dur is None:
+        raise DataPrepError(f"{name}: shape files need utt2dur")
+    tokens = read_token_list(token_list)
+    out = {"speech_shape": "".join(f"{u} {int(round(data.utt2dur[u] * sample_rate))}\n"
+                                   for u in data.utt_ids)}
+    if data.text is not None:
+        tok = build_tokenizer(token_type, bpemodel)
+        known, lines, total, unknown = set(tokens), [], 0, Counter()
+        for u in data.utt_ids:
+            seq = tok.text2tokens(data.text[u])
+            total += len(seq)
+            unknown.update(t for t in seq if t not in known)
+            lines.append(f"{u} {len(seq)},{len(tokens)}\n")
+        _check_unknown_share(unknown, total, token_list, name)
+        out[f"text_shape.{token_type}"] = "".join(lines)
+    return out
+
+
+def _check_unknown_share(unknown: Counter, total: int, token_list: Pathlike, name: str) -> None:
+    share = sum(unknown.values()) / max(total, 1)
+    if share == 0:
+        return
+    examples = " ".join(t for t, _ in unknown.most_common(5))
+    message = (f"{name}: {share:.1%} of the transcript tokens are not in {token_list} and "
+               f"become <unk> (most frequent: {examples})")
+    if share >= UNK_ERROR_SHARE:
+        raise DataPrepError(message + "; is the token list from another corpus? Make it from "
+                            "this corpus's training text (--token_list_from)")
+    if share >= UNK_WARN_SHARE:
+        logger.warning("%s", message)
 
 
 def write_shape_files(data: DataDir, out_dir: Pathlike, token_list: Pathlike,
@@ -92,18 +201,14 @@ def write_shape_files(data: DataDir, out_dir: Pathlike, token_list: Pathlike,
 
     ``speech_shape``: ``utt samples``; ``text_shape.<token_type>``: ``utt tokens,vocabulary``
     (as ``asr.sh`` writes them, so that ``batch_type: numel`` counts the same). These are
-    the files of ``--train_shape_file``/``--valid_shape_file`` (sorting and batching).
+    the files of ``--train_shape_file``/``--valid_shape_file`` (sorting and batching). Both
+    are replaced together.
     """
-    if data.utt2dur is None:
-        raise DataPrepError("shape files need utt2dur")
     out_dir = Path(out_dir)
-    vocab = len(Path(token_list).read_text(encoding="utf-8").splitlines())
-    atomic_write_text(out_dir / "speech_shape", "".join(
-        f"{u} {int(round(data.utt2dur[u] * sample_rate))}\n" for u in data.utt_ids))
-    if data.text is not None:
-        tok = build_tokenizer(token_type, bpemodel)
-        atomic_write_text(out_dir / f"text_shape.{token_type}", "".join(
-            f"{u} {len(tok.text2tokens(data.text[u]))},{vocab}\n" for u in data.utt_ids))
+    texts = shape_texts(data, token_list, token_type, bpemodel, sample_rate, str(out_dir))
+    with atomic_outputs(files=[out_dir / n for n in texts]) as staged:
+        for n, text in texts.items():
+            staged[out_dir / n].write_text(text, encoding="utf-8")
 
 
 def asr_train_data_args(data_dir: Pathlike, shapes_dir: Pathlike, token_list: Pathlike,

@@ -7,7 +7,10 @@ from typing import Optional, Tuple
 
 import soundfile
 
-from espnet_lp.utils.fileio import Pathlike
+from espnet_lp.utils.fileio import Pathlike, path_problem
+
+#: libsndfile's frame count of a stream whose length the header does not give.
+UNKNOWN_LENGTH = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -36,28 +39,36 @@ def inspect_audio(
         path: Audio file (any format libsndfile reads: WAV, FLAC, ...).
         sample_rate: Required sampling rate in Hz.
         full_decode: Decode all samples, which catches truncated or corrupt bodies that a
-            valid header hides; False reads only the header (fast, for trusted corpora).
+            valid header hides; False reads the header and the last frame (fast; catches
+            cut-off files, misses damage in the middle).
 
     Returns:
         ``(info, None)`` when the file is usable, else ``(info_or_None, reason)``.
     """
     path = Path(path)
-    if not path.is_file():
-        return None, "audio file not found"
+    problem = path_problem(path)
+    if problem is not None:
+        return None, f"audio file {problem}"
     if path.stat().st_size == 0:
         return None, "zero-length audio (empty file)"
+    flac_samples = _flac_total_samples(path)
+    if flac_samples == 0:
+        return None, _flac_without_count(path)
     try:
         info = soundfile.info(str(path))
+        if info.frames >= UNKNOWN_LENGTH:
+            return None, ("the header gives no length (written through a pipe?), which "
+                          "ESPnet's reader cannot handle: re-encode the file")
         frames = info.frames
         if full_decode:
             data, _ = soundfile.read(str(path), dtype="int16", always_2d=True)
             if data.shape[0] != info.frames:
                 return None, f"corrupt audio: header says {info.frames} frames, decoded {len(data)}"
             frames = data.shape[0]
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
-        if _flac_total_samples(path) == 0:  # libsndfile cannot open an empty FLAC at all
-            return None, "zero-length audio"
-        return None, f"unreadable or corrupt audio ({e})"
+        elif info.format != "WAV" and frames > 0:
+            _read_last_frame(path, frames)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, MemoryError) as e:
+        return None, f"unreadable or corrupt audio ({' '.join(str(e).split())})"
     if info.format == "WAV":
         truncated = _wav_truncation(path)
         if truncated:
@@ -70,6 +81,29 @@ def inspect_audio(
     if info.samplerate != sample_rate:
         return result, f"expected {sample_rate} Hz, got {info.samplerate} Hz"
     return result, None
+
+
+def _read_last_frame(path: Path, frames: int) -> None:
+    """Seek to the last frame and read it: a cheap check that a compressed file (FLAC, ...)
+    is as long as its header says (a cut-off download is not)."""
+    with soundfile.SoundFile(str(path)) as f:
+        f.seek(frames - 1)
+        if len(f.read(1, dtype="int16")) != 1:
+            raise RuntimeError(f"truncated: the header says {frames} frames, the last is missing")
+
+
+def _flac_without_count(path: Path) -> str:
+    """What is wrong with a FLAC whose STREAMINFO gives 0 samples (libsndfile then reports an
+    endless length, and ``soundfile.read``, which ESPnet uses, fails)."""
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            has_samples = len(f.read(1, dtype="int16")) > 0
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError):
+        has_samples = False
+    if not has_samples:
+        return "zero-length audio"
+    return ("the FLAC header gives no sample count (written through a pipe?), which ESPnet's "
+            "reader cannot handle: re-encode the file (flac -d, then flac)")
 
 
 def _wav_truncation(path: Path) -> Optional[str]:

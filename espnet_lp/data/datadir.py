@@ -9,13 +9,14 @@ in ``untranscribed``; their ``text`` lines hold the id only, which ESPnet reads 
 transcript (``text_lengths == 0``). An empty transcript anywhere else is an error.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.kaldi_io import format_kaldi_map, read_id_list, read_kaldi_map
-from espnet_lp.utils.fileio import Pathlike, atomic_directory
+from espnet_lp.utils.fileio import Pathlike, atomic_directory, path_problem
 
 FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur", "untranscribed")
 
@@ -95,15 +96,34 @@ class DataDir:
         )
 
     @classmethod
-    def combine(cls, parts: List["DataDir"]) -> "DataDir":
+    def combine(cls, parts: List["DataDir"], names: Optional[List[str]] = None) -> "DataDir":
         """Concatenate data directories with disjoint utterance ids (like Kaldi's
-        ``combine_data.sh``); a table is kept only if every part has it."""
+        ``combine_data.sh``); ``utt2dur`` is kept only if every part has it.
+
+        Args:
+            parts: The data directories.
+            names: What to call each part in errors (e.g. its path).
+
+        Raises:
+            DataPrepError: Shared utterance ids, or some parts with transcripts and some
+                without (combining would silently drop every transcript; add untranscribed
+                audio with :meth:`with_untranscribed`).
+        """
+        names = names or [f"part {i + 1}" for i in range(len(parts))]
+        has_text = [p.text is not None for p in parts]
+        if any(has_text) and not all(has_text):
+            raise DataPrepError(
+                f"{names[has_text.index(False)]}: no text, while {names[has_text.index(True)]} "
+                "has transcripts: combining would drop them all (add untranscribed audio "
+                "explicitly: combine_data_dirs --untranscribed DIR)")
         out = cls(wav_scp={}, utt2spk={}, text={}, utt2dur={})
-        for part in parts:
-            dup = set(part.wav_scp) & set(out.wav_scp)
+        seen: Dict[str, str] = {}
+        for name, part in zip(names, parts):
+            dup = sorted(set(part.wav_scp) & set(out.wav_scp))
             if dup:
-                raise DataPrepError(f"combine: {len(dup)} utterance ids occur twice, "
-                                    f"e.g. {sorted(dup)[0]}")
+                raise DataPrepError(f"{name}: {len(dup)} utterance ids occur twice (also in "
+                                    f"{seen[dup[0]]}), e.g. {dup[0]}")
+            seen.update(dict.fromkeys(part.wav_scp, name))
             for name in ("wav_scp", "utt2spk", "text", "utt2dur"):
                 table, mine = getattr(part, name), getattr(out, name)
                 if table is None or mine is None:
@@ -120,13 +140,19 @@ class DataDir:
             DataPrepError: Missing required file or malformed content (naming file and line).
         """
         path = Path(path)
+        problem = path_problem(path, "dir")
+        if problem is not None:
+            raise DataPrepError(f"{path}: data directory {problem}")
         for name in ("wav.scp", "utt2spk"):
-            if not (path / name).is_file():
+            problem = path_problem(path / name)
+            if problem == "not found":
                 raise DataPrepError(f"{path / name}: missing (not a data directory?)")
+            if problem is not None:
+                raise DataPrepError(f"{path / name}: {problem}")
         text = None
-        if (path / "text").is_file():
+        if os.path.lexists(path / "text"):
             untranscribed = set()
-            if (path / "untranscribed").is_file():
+            if os.path.lexists(path / "untranscribed"):
                 untranscribed = set(read_id_list(path / "untranscribed"))
             text = read_kaldi_map(path / "text", allow_empty_value=bool(untranscribed))
             for utt, value in text.items():
@@ -136,7 +162,7 @@ class DataDir:
                         + ("empty transcript" if value == "" else
                            f"has a transcript but is listed in {path / 'untranscribed'}"))
         utt2dur = None
-        if (path / "utt2dur").is_file():
+        if os.path.lexists(path / "utt2dur"):
             utt2dur = {}
             for utt, value in read_kaldi_map(path / "utt2dur").items():
                 try:
@@ -145,12 +171,18 @@ class DataDir:
                     raise DataPrepError(
                         f"{path / 'utt2dur'}: utterance {utt}: bad duration {value!r}"
                     ) from None
-        return cls(
-            wav_scp=read_kaldi_map(path / "wav.scp"),
-            utt2spk=read_kaldi_map(path / "utt2spk"),
-            text=text,
-            utt2dur=utt2dur,
-        )
+        wav_scp = read_kaldi_map(path / "wav.scp")
+        for name, table in (("utt2spk", read_kaldi_map(path / "utt2spk")), ("text", text),
+                            ("utt2dur", utt2dur)):
+            if table is not None and table.keys() != wav_scp.keys():
+                extra = sorted(set(table) - set(wav_scp))
+                missing = sorted(set(wav_scp) - set(table))
+                raise DataPrepError(
+                    f"{path / name}: utterance {extra[0]} is not in wav.scp" if extra else
+                    f"{path / name}: no line for utterance {missing[0]} of wav.scp")
+            if name == "utt2spk":
+                utt2spk = table
+        return cls(wav_scp=wav_scp, utt2spk=utt2spk, text=text, utt2dur=utt2dur)
 
     def write(self, path: Pathlike, validate: bool = True) -> None:
         """Write all files atomically: the directory appears complete or not at all.
@@ -164,13 +196,23 @@ class DataDir:
             DataPrepError: The tables do not form a valid data directory (e.g. a speaker id
                 that breaks Kaldi's sort-order rule); ``path`` is left as it was.
         """
+        with atomic_directory(path) as tmp:
+            self.write_staged(tmp, path, validate)
+
+    def write_staged(self, tmp: Pathlike, path: Pathlike, validate: bool = True) -> None:
+        """Write the files into ``tmp``, the staging copy of ``path`` (see :meth:`write`);
+        for callers that move several outputs into place together
+        (:func:`espnet_lp.utils.fileio.atomic_outputs`)."""
         from espnet_lp.data.validate import validate_data_dir
 
-        with atomic_directory(path) as tmp:
-            self._write_files(tmp)
-            if validate:
+        self._write_files(Path(tmp))
+        if validate:
+            try:
                 validate_data_dir(tmp, require_text=self.text is not None,
                                   check_audio_exists=False)
+            except DataPrepError as e:  # name the destination, not the temporary copy
+                raise DataPrepError(f"{path} not written: "
+                                    + str(e).replace(str(tmp), str(path))) from None
 
     def _write_files(self, out: Path) -> None:
         def dump(name: str, items) -> None:

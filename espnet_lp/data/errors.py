@@ -32,20 +32,22 @@ class Problem:
 
 
 def format_problems(problems: List[Problem], limit: int = 10) -> str:
-    """Summarise problems: counts per kind, then the first ``limit`` in full.
+    """Summarise problems: counts per kind and the first problem on the first line (which
+    is thus complete on its own), then the next ones up to ``limit``, one per line.
 
     Args:
         problems: Problems to describe.
         limit: How many to list one by one.
 
     Returns:
-        Multi-line text.
+        Text; its first line names the first offending file/line/utterance.
     """
     counts = {}
     for p in problems:
         counts[p.kind] = counts.get(p.kind, 0) + 1
-    lines = [", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))]
-    lines += [f"  {p}" for p in problems[:limit]]
+    lines = [", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+             + (f": {problems[0]}" if problems else "")]
+    lines += [f"  {p}" for p in problems[1:limit]]
     if len(problems) > limit:
         lines.append(f"  ... and {len(problems) - limit} more")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
 from espnet_lp.data.errors import DataPrepError
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import Pathlike, atomic_write_text, path_problem
 
 
 def read_kaldi_map(path: Pathlike, allow_empty_value: bool = False) -> Dict[str, str]:
@@ -21,6 +21,7 @@ def read_kaldi_map(path: Pathlike, allow_empty_value: bool = False) -> Dict[str,
         DataPrepError: Non-UTF-8 bytes, malformed line or duplicate key, naming ``file:line``.
     """
     path = Path(path)
+    _check_readable(path)
     out: Dict[str, str] = {}
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -48,6 +49,7 @@ def read_id_list(path: Pathlike) -> List[str]:
     Raises:
         DataPrepError: Non-UTF-8 bytes or an empty line, naming ``file:line``.
     """
+    _check_readable(Path(path))
     ids = []
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -59,6 +61,12 @@ def read_id_list(path: Pathlike) -> List[str]:
                 raise DataPrepError(f"{path}:{lineno}: empty line")
             ids.append(fields[0])
     return ids
+
+
+def _check_readable(path: Path) -> None:
+    problem = path_problem(path)
+    if problem is not None:
+        raise DataPrepError(f"{path}: {problem}")
 
 
 def format_kaldi_map(items: Iterable[Tuple[str, str]]) -> str:

@@ -5,7 +5,6 @@ what is on disk; this module decides what to do about problems and writes the re
 """
 
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -13,6 +12,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from espnet_lp.data.audio import inspect_audio
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError, Problem, format_problems
+from espnet_lp.utils.workers import parallel_map
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def read_transcripts(
 
 def _check_policy(name: str, value: str) -> None:
     if value not in ON_ERROR_CHOICES:
-        raise ValueError(f"{name} must be one of {ON_ERROR_CHOICES}, got {value!r}")
+        raise DataPrepError(f"{name} must be one of {ON_ERROR_CHOICES}, got {value!r}")
 
 
 def build_data_dir(
@@ -126,14 +126,9 @@ def build_data_dir(
             first[u.utt_id] = u.audio
             utts.append(u)
     paths = [str(u.audio) for u in utts]
-    if num_jobs > 1 and len(paths) > 1:
-        with ProcessPoolExecutor(num_jobs) as ex:
-            results = list(
-                ex.map(_inspect, paths, [sample_rate] * len(paths), [full_decode] * len(paths),
-                       chunksize=max(1, len(paths) // (num_jobs * 8)))
-            )
-    else:
-        results = [inspect_audio(p, sample_rate, full_decode) for p in paths]
+    results = parallel_map(inspect_audio, paths, [sample_rate] * len(paths),
+                           [full_decode] * len(paths), num_jobs=min(num_jobs, len(paths)),
+                           chunksize=max(1, len(paths) // (max(num_jobs, 1) * 8)))
 
     kept: List[Utterance] = []
     durations: Dict[str, float] = {}
@@ -153,10 +148,6 @@ def build_data_dir(
         text={u.utt_id: u.text for u in kept},
         utt2dur=durations,
     )
-
-
-def _inspect(path: str, sample_rate: int, full_decode: bool):
-    return inspect_audio(path, sample_rate, full_decode)
 
 
 def _raise_or_log(problems: Sequence[Problem], on_bad: str, on_unmatched: str, name: str) -> None:

@@ -37,23 +37,26 @@ def select_subset(
     """
     if utterances is not None and hours is not None:
         raise DataPrepError("give either utterances or hours, not both")
+    for name, value in (("utterances", utterances), ("speakers", speakers), ("hours", hours)):
+        if value is not None and not value > 0:  # also NaN
+            raise DataPrepError(f"{name} must be positive, got {value}")
+    if hours is not None and hours == float("inf"):
+        raise DataPrepError("hours must be finite, got inf")
     rng = np.random.default_rng(seed)
     ids = data.utt_ids
     if speakers is not None:
         spk2utt = data.spk2utt()
-        if not 0 < speakers <= len(spk2utt):
-            raise DataPrepError(f"speakers={speakers}: data has {len(spk2utt)} speakers")
+        if speakers > len(spk2utt):
+            raise DataPrepError(f"speakers={speakers}: data has only {len(spk2utt)} speakers")
         chosen = rng.choice(sorted(spk2utt), size=speakers, replace=False)
         ids = sorted(u for s in chosen for u in spk2utt[s])
     if utterances is not None:
-        if not 0 < utterances <= len(ids):
+        if utterances > len(ids):
             raise DataPrepError(f"utterances={utterances}: only {len(ids)} available")
         ids = sorted(rng.choice(ids, size=utterances, replace=False).tolist())
     elif hours is not None:
         if data.utt2dur is None:
             raise DataPrepError("selection by hours needs utt2dur")
-        if hours <= 0:
-            raise DataPrepError(f"hours must be positive, got {hours}")
         budget, total, picked = hours * 3600.0, 0.0, []
         for utt in rng.permutation(ids).tolist():
             if total + data.utt2dur[utt] <= budget:

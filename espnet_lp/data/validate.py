@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_lp.data.errors import DataPrepError, Problem, format_problems
-from espnet_lp.utils.fileio import Pathlike
+from espnet_lp.utils.fileio import Pathlike, path_problem
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,17 @@ def find_problems(
         check_audio_exists: Whether to stat every path in ``wav.scp`` (pipes are skipped).
     """
     d = Path(data_dir)
+    problem = path_problem(d, "dir")
+    if problem is not None:
+        return [Problem("missing_file", str(d), f"data directory {problem}")]
     problems: List[Problem] = []
     required = ["utt2spk", "spk2utt", "wav.scp"] + (["text"] if require_text else [])
-    for name in required:
-        if not (d / name).is_file():
+    for name in ("utt2spk", "spk2utt", "wav.scp", "text", "utt2dur", "untranscribed"):
+        problem = path_problem(d / name)
+        if problem == "not found" and name in required:
             problems.append(Problem("missing_file", str(d / name), "required file missing"))
+        elif problem not in (None, "not found"):
+            problems.append(Problem("missing_file", str(d / name), problem))
     if problems:
         return problems
 
@@ -89,6 +95,9 @@ def find_problems(
             _check_sorted_unique(d / name, [r[0] for r in tables[name]], problems)
 
     utts = [r[0] for r in tables["utt2spk"]]
+    if not utts and not problems:
+        problems.append(Problem("empty", str(d / "utt2spk"), "no utterances (empty data "
+                                "directory)"))
     for lineno, row in enumerate(tables["utt2spk"], 1):
         if len(row) != 2:
             problems.append(Problem("format", f"{d / 'utt2spk'}:{lineno}", "expected 2 fields"))
@@ -137,9 +146,11 @@ def find_problems(
             if len(row) < 2:
                 problems.append(Problem("format", f"{d / 'wav.scp'}:{lineno}", "no audio path",
                                         utt_id=row[0]))
-            elif len(row) == 2 and not row[1].endswith("|") and not Path(row[1]).is_file():
-                problems.append(Problem("missing_audio", f"{d / 'wav.scp'}:{lineno}",
-                                        f"audio file not found: {row[1]}", utt_id=row[0]))
+            elif len(row) == 2 and not row[1].endswith("|"):
+                problem = path_problem(row[1])
+                if problem is not None:
+                    problems.append(Problem("missing_audio", f"{d / 'wav.scp'}:{lineno}",
+                                            f"audio file {problem}: {row[1]}", utt_id=row[0]))
     return problems
 
 
@@ -151,3 +162,13 @@ def validate_data_dir(
     if problems:
         raise DataPrepError(f"invalid data directory {data_dir}: {format_problems(problems)}")
     logger.debug("%s: valid data directory", data_dir)
+
+
+def read_valid_data_dir(data_dir: Pathlike, require_text: bool = False,
+                        check_audio_exists: bool = False):
+    """:meth:`DataDir.read` after :func:`validate_data_dir`: the input of a command, checked
+    so that errors name it (and not only the output the command would write)."""
+    from espnet_lp.data.datadir import DataDir
+
+    validate_data_dir(data_dir, require_text, check_audio_exists)
+    return DataDir.read(data_dir)

@@ -49,7 +49,10 @@ def test_speakers_then_utterances():
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(utterances=21), "only 20 available"),
-    (dict(utterances=0), "only 20 available"),
+    (dict(utterances=0), "utterances must be positive, got 0"),
+    (dict(utterances=-3), "utterances must be positive, got -3"),
+    (dict(speakers=0), "speakers must be positive"),
+    (dict(hours=float("nan")), "hours must be positive, got nan"),
     (dict(speakers=5), "4 speakers"),
     (dict(utterances=3, hours=1.0), "not both"),
     (dict(hours=0.1 / 3600), "no utterance is that short"),
