@@ -1,7 +1,15 @@
 """Settings of the synthetic corpus generator (all of them shape the output bytes)."""
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Dict, Tuple
+
+from espnet_lp.data.errors import DataPrepError
+
+
+class SynthConfigError(DataPrepError, ValueError):
+    """A generator setting out of range."""
+
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,26 @@ class SynthConfig:
     def __post_init__(self) -> None:
         bad = [lang for lang in self.languages if lang not in ("en", "zh")]
         if bad or not self.languages:
-            raise ValueError(f"languages must be a subset of ('en', 'zh'), got {self.languages}")
-        if not 0.0 <= self.other_fraction <= 1.0:
-            raise ValueError(f"other_fraction must be in [0, 1], got {self.other_fraction}")
-        for name in ("train_utts", "dev_utts", "test_utts", "utts_per_speaker"):
+            raise SynthConfigError(f"languages must be a subset of ('en', 'zh'), got "
+                                   f"{self.languages}")
+        if len(set(self.languages)) != len(self.languages):
+            raise SynthConfigError(f"languages: one given twice in {self.languages}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise SynthConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        for name in ("other_fraction", "reverb_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:  # also NaN
+                raise SynthConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("train_utts", "dev_utts", "test_utts", "utts_per_speaker", "en_vocab",
+                     "zh_chars", "sample_rate"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise SynthConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.extra_train_utts < 0:
-            raise ValueError(f"extra_train_utts must be >= 0, got {self.extra_train_utts}")
+            raise SynthConfigError(f"extra_train_utts must be >= 0, got {self.extra_train_utts}")
+        if not self.snrs or not all(math.isfinite(x) for x in self.snrs):
+            raise SynthConfigError(f"snrs must be finite numbers (dB), got {list(self.snrs)}")
+        if not self.rate_factors or not all(0.1 <= x <= 10.0 for x in self.rate_factors):
+            raise SynthConfigError(f"rate_factors must be tempo factors in [0.1, 10], got "
+                                   f"{list(self.rate_factors)}")
 
     def to_dict(self) -> Dict:
         """JSON-ready form (written next to the corpus to detect a changed config)."""

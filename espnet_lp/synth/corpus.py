@@ -1,13 +1,14 @@
 """Generate the synthetic corpora: plan, render audio in parallel, write layout and metadata.
 
 Each corpus is built in a temporary directory and moved into place when complete, with a
-record of its config in ``<out>/synth_meta/``; asking again for the same corpus is a no-op.
+record of its config (and of its files' count and size) in ``<out>/synth_meta/``; asking
+again for the same corpus is a no-op, unless it changed since.
 """
 
 import json
 import logging
+import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -21,7 +22,16 @@ from espnet_lp.synth.config import SynthConfig
 from espnet_lp.synth.plan import LANG_CODE, PlannedUtt, plan_language
 from espnet_lp.synth.text import english_sentences, mandarin_sentences
 from espnet_lp.synth.voice import synthesize
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import (
+    Pathlike,
+    atomic_write_text,
+    commit,
+    output_lock,
+    path_problem,
+    remove_stale,
+    temp_sibling,
+)
+from espnet_lp.utils.workers import parallel_map
 
 logger = logging.getLogger(__name__)
 
@@ -50,52 +60,96 @@ def _sentences(cfg: SynthConfig, language: str) -> List[Tuple[str, ...]]:
     return mandarin_sentences(num_chars=cfg.zh_chars)
 
 
-def _render_all(plan: List[PlannedUtt], tmp: Path, cfg: SynthConfig, language: str,
+def _render_all(plan: List[PlannedUtt], root: Path, cfg: SynthConfig, language: str,
                 num_jobs: int) -> Dict[str, int]:
-    paths = [str(layouts.audio_path(tmp, item, language)) for item in plan]
-    args = (plan, paths, [cfg.seed] * len(plan), [cfg.sample_rate] * len(plan))
-    if num_jobs > 1:
-        with ProcessPoolExecutor(num_jobs) as ex:
-            frames = list(ex.map(render, *args, chunksize=8))
-    else:
-        frames = list(map(render, *args))
+    paths = [str(layouts.audio_path(root, item, language)) for item in plan]
+    frames = parallel_map(render, plan, paths, [cfg.seed] * len(plan),
+                          [cfg.sample_rate] * len(plan), num_jobs=num_jobs, chunksize=8)
     return {item.utt_id: n for item, n in zip(plan, frames)}
+
+
+def contents(targets: List[Path]) -> Dict[str, List[int]]:
+    """Number of files and bytes under each top directory: the record a rerun compares with,
+    to notice a corpus changed (files removed, truncated, added) since it was generated."""
+    out = {}
+    for target in targets:
+        sizes = [p.stat().st_size for p in target.rglob("*") if p.is_file()]
+        out[target.name] = [len(sizes), sum(sizes)]
+    return out
+
+
+def _already_made(record: Path, targets: List[Path], wanted: Dict, overwrite: bool) -> bool:
+    """Whether the corpus exists as asked; raises if something else is in the way."""
+    out_dir, name = record.parent.parent, wanted["corpus"]
+    if record.is_file() and all(t.is_dir() for t in targets):
+        try:
+            old = json.loads(record.read_text(encoding="utf-8"))
+        except ValueError:
+            old = {}
+        if old.get("corpus") == name and old.get("config") == wanted["config"]:
+            found = contents(targets)
+            if found == old.get("contents"):
+                logger.info("%s: already generated with this config", name)
+                return True
+            if not overwrite:
+                raise DataPrepError(f"{out_dir}: the {name} corpus changed since it was "
+                                    f"generated (files, bytes: {found}, {record} says "
+                                    f"{old.get('contents')}); use --overwrite to regenerate it")
+        elif not overwrite:
+            raise DataPrepError(f"{out_dir}: a {name} corpus with another config exists "
+                                f"(see {record}); use --overwrite or another --out")
+    elif any(os.path.lexists(t) for t in targets) and not overwrite:
+        raise DataPrepError(f"{out_dir}: {[str(t) for t in targets]} exist but were not made "
+                            "by this generator; refusing to replace them (use --overwrite)")
+    return False
 
 
 def make_language(cfg: SynthConfig, language: str, out_dir: Path, num_jobs: int = 1,
                   overwrite: bool = False) -> None:
-    """Build one corpus under ``out_dir`` (skipped when already built with the same config)."""
+    """Build one corpus under ``out_dir`` (skipped when already built with the same config).
+
+    The corpus trees and their ``synth_meta`` files are built in a staging directory and moved
+    into place together (:func:`espnet_lp.utils.fileio.commit`): a killed run leaves the
+    previous corpus, or the new one once the next run has finished the move; a second run on
+    the same ``out_dir`` at the same time is refused.
+    """
     name = CORPUS_NAME[language]
-    record = out_dir / "synth_meta" / f"{name}.json"
-    wanted = {"corpus": name, "config": cfg.to_dict()}
+    meta_dir = out_dir / "synth_meta"
+    record = meta_dir / f"{name}.json"
+    meta_files = [record, meta_dir / f"{name}_utterances.tsv",
+                  meta_dir / f"{name}_extra_speakers.txt"]
     targets = [out_dir / d for d in TOP_DIRS[language]]
-    if record.is_file() and all(t.is_dir() for t in targets):
-        if json.loads(record.read_text()) == wanted:
-            logger.info("%s: already generated with this config", name)
+    wanted = {"corpus": name, "config": cfg.to_dict()}
+    with output_lock(targets + meta_files):
+        stage_name = out_dir / f"synth_{name}"
+        remove_stale(stage_name, locked=True)  # we hold every lock a stage belongs to
+        shutil.rmtree(out_dir / f".synth_{name}.tmp", ignore_errors=True)  # older versions
+        if _already_made(record, targets, wanted, overwrite):
             return
-        if not overwrite:
-            raise DataPrepError(f"{out_dir}: a {name} corpus with another config exists "
-                                f"(see {record}); use --overwrite or another --out")
-    elif any(t.exists() for t in targets) and not overwrite:
-        raise DataPrepError(f"{out_dir}: {[str(t) for t in targets]} exist but were not made "
-                            "by this generator; refusing to replace them (use --overwrite)")
-    plan = plan_language(cfg, language, _sentences(cfg, language))
-    tmp = out_dir / f".synth_{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    logger.info("%s: rendering %d utterances with %d job(s)", name, len(plan), num_jobs)
-    frames = _render_all(plan, tmp, cfg, language, num_jobs)
-    if language == "en":
-        layouts.write_librispeech_metadata(tmp, plan, frames, cfg.sample_rate)
-    else:
-        layouts.write_aishell_metadata(tmp, plan)
-    record.unlink(missing_ok=True)  # a half-replaced corpus must never look finished
-    for target in targets:
-        shutil.rmtree(target, ignore_errors=True)
-        (tmp / target.name).replace(target)
-    shutil.rmtree(tmp)
-    _write_meta(out_dir / "synth_meta", name, plan, frames, cfg.sample_rate)
-    atomic_write_text(record, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+        plan = plan_language(cfg, language, _sentences(cfg, language))
+        stage = temp_sibling(stage_name)
+        stage.mkdir()
+        try:
+            logger.info("%s: rendering %d utterances with %d job(s)", name, len(plan), num_jobs)
+            frames = _render_all(plan, stage, cfg, language, num_jobs)
+            if language == "en":
+                layouts.write_librispeech_metadata(stage, plan, frames, cfg.sample_rate)
+            else:
+                layouts.write_aishell_metadata(stage, plan)
+            staged_meta = stage / "synth_meta"
+            _write_meta(staged_meta, name, plan, frames, cfg.sample_rate)
+            record_text = json.dumps({**wanted, "contents": contents(
+                [stage / t.name for t in targets])}, indent=2, sort_keys=True) + "\n"
+            (staged_meta / record.name).write_text(record_text, encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        new_meta = [f for f in meta_files if (staged_meta / f.name).exists()]
+        moves = [(stage / t.name, t) for t in targets] + [(staged_meta / f.name, f)
+                                                          for f in new_meta]
+        dropped = [f for f in meta_files if f not in new_meta and os.path.lexists(f)]
+        meta_dir.mkdir(exist_ok=True)
+        commit(moves, cleanup=[stage] + dropped)
     hours = sum(frames.values()) / cfg.sample_rate / 3600
     logger.info("%s: %d utterances, %.2f hours in %s", name, len(plan), hours, out_dir)
 
@@ -128,6 +182,11 @@ def make_corpus(cfg: SynthConfig, out_dir: Pathlike, num_jobs: int = 1,
         overwrite: Replace corpora generated earlier with another config.
     """
     out_dir = Path(out_dir)
+    problem = path_problem(out_dir, "dir")
+    if problem not in (None, "not found"):
+        raise DataPrepError(f"{out_dir}: output directory {problem}")
+    if num_jobs < 1:
+        raise DataPrepError(f"num_jobs must be >= 1, got {num_jobs}")
     out_dir.mkdir(parents=True, exist_ok=True)
     for language in cfg.languages:
         make_language(cfg, language, out_dir, num_jobs, overwrite)
