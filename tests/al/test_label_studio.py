@@ -91,7 +91,7 @@ def test_task_page_shows_the_player_and_the_prefilled_transcript(project, tmp_pa
         shutil.copyfile(out, os.path.join(os.environ["ESPNET_LP_SCREENSHOT_DIR"], out.name))
 
 
-def test_annotated_in_label_studio_then_imported(project, tmp_path):
+def test_annotated_in_label_studio_then_imported(project, tmp_path, caplog):
     server, pid, tasks, al, truth = project
     for task in tasks:
         pred = server.api("GET", f"tasks/{task['id']}")["predictions"][0]
@@ -113,3 +113,10 @@ def test_annotated_in_label_studio_then_imported(project, tmp_path):
     assert len(labeled) == 14 and labeled.text == {u: truth[u] for u in labeled.utt_ids}
     assert json.loads((al / "random/round0/annotation/import.json").read_text())[
         "source"] == str(path)
+    # Label Studio's JSON_MIN export holds the same transcripts: importing it changes nothing
+    minimal = tmp_path / "project-export-min.json"
+    minimal.write_text(json.dumps(server.api("GET", f"projects/{pid}/export",
+                                             params={"exportType": "JSON_MIN"})))
+    annotate_main(["import", "--al_dir", str(al), "--strategy", "random", "--round", "0",
+                   "--input", str(minimal)])
+    assert "the same transcripts were imported before; nothing to do" in caplog.text

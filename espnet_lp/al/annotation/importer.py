@@ -305,20 +305,23 @@ def apply_annotations(al_dir: Path, request: ExportRequest,
     """The round's ``annotate`` stage: the labeled set grows by ``transcripts`` (as the loop
     does it). False when another process holds the AL dir (it, or the next run, applies the
     imported ``annotation/text`` itself)."""
+    lock = ExpDirLock(al_dir)
     try:
-        with ExpDirLock(al_dir):
-            state = RunState(al_dir / request.state, request.config_digest, request.seed)
-            if state.is_done(request.stage):
-                return True
+        lock.__enter__()
+    except StateError as e:  # a running al_run holds the dir
+        logger.warning("%s; the transcripts are saved and the run applies them", e)
+        return False
+    try:
+        state = RunState(al_dir / request.state, request.config_digest, request.seed)
+        if not state.is_done(request.stage):
             before = {}
             if request.labeled_before:
                 before = DataDir.read(al_dir / request.labeled_before).text or {}
             write_round(al_dir / request.output_round, DataDir.read(request.pool_dir),
                         {**before, **transcripts})
             state.mark_done(request.stage)
-    except StateError as e:
-        logger.warning("%s; the transcripts are saved and the run applies them", e)
-        return False
+    finally:
+        lock.__exit__(None, None, None)
     return True
 
 
