@@ -22,9 +22,12 @@ bash "${repo_root}/tools/install.sh"
 # half noisy), 60 per dev/test subset.
 synth="--train_utts 400 --dev_utts 60 --test_utts 60 --other_fraction 0.5"
 cd "${repo_root}/egs/${recipe}/al1"
+# Settings that learn something in minutes on 2 CPU cores (a few hundred utterances):
+# characters rather than BPE (CTC CER 0.55 vs 0.75 on 240 utterances, 12 epochs), batches
+# of 8, warm-started rounds (conf/al/demo.yaml), and only the test sets decoded per round.
 ./run.sh --local_data_opts "--synth_opts '${synth}'" \
-    --strategies "random ctc_confidence loss_prediction" --rounds 3 \
-    --initial_utts 60 --budget_utts 60 --metric cer --export_verify_num 1 "$@"
+    --al_config "${repo_root}/conf/al/demo.yaml" --token_type char --asr_opts "--batch_size 8" \
+    --test_sets "test_clean test_other" --metric cer --export_verify_num 1 "$@"
 echo "Demo finished in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s:"
 echo "  results:        $(pwd)/exp/al/RESULTS.md"
 echo "  learning curve: $(pwd)/exp/al/learning_curve.png"

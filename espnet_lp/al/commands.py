@@ -30,9 +30,11 @@ def train_command(cfg, train_dir: Path, train_shapes: Path, valid_shapes: Path,
         args += ["--bpemodel", cfg.bpemodel]
     if cfg.kd_weight > 0:
         args += kd_train_args(read_teacher_spec(cfg.teacher_spec), cfg.kd_weight, cfg.kd_conf)
+    extra = list(cfg.train_opts)
     if init_from is not None:
         args += ["--init_param", str(find_checkpoint(init_from))]
-    return python_module("espnet2.bin.asr_train", [*args, *cfg.train_opts])
+        extra += cfg.warm_start_opts  # later options win in ESPnet's parser
+    return python_module("espnet2.bin.asr_train", [*args, *extra])
 
 
 LP_REFIT_CHECKPOINT = "lp_refit.pth"

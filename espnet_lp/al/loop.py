@@ -33,8 +33,8 @@ from espnet_lp.al.commands import train_command
 from espnet_lp.al.jobs import Backend, run_jobs
 from espnet_lp.al.oracle import ORACLES, AbsOracle, AnnotationPending, HumanOracle, Selection
 from espnet_lp.al.oracle import SimulatedOracle
-from espnet_lp.al.score_files import merge_shards
-from espnet_lp.al.scoring import get_strategy
+from espnet_lp.al.score_files import merge_shards, write_shard
+from espnet_lp.al.scoring import PoolBatch, Scorer, get_strategy, random_scores
 from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
 from espnet_lp.al.state import write_round
 from espnet_lp.asr.export import has_lp_decoder
@@ -73,6 +73,9 @@ class ALConfig:
         token_type, bpemodel: As ESPnet's options.
         train_opts, decode_opts, score_opts: Extra options of asr_train, asr_inference,
             al_score.
+        warm_start_opts: Extra asr_train options of the trainings that start from the
+            previous round's model (``retrain: warm_start``), after ``train_opts``: a
+            fine-tuning needs fewer epochs than a training from scratch.
         nj: Parallel decoding/scoring jobs; ngpu: ESPnet's ``--ngpu`` for training.
         backend, slurm_opts: Where jobs run (``local`` or ``slurm``; ``espnet_lp.al.jobs``)
             and extra ``srun`` options.
@@ -108,6 +111,7 @@ class ALConfig:
     decode_opts: List[str] = field(default_factory=lambda: ["--beam_size", "1",
                                                             "--ctc_weight", "1.0"])
     score_opts: List[str] = field(default_factory=list)
+    warm_start_opts: List[str] = field(default_factory=list)
     nj: int = 1
     ngpu: int = 0
     backend: str = "local"
@@ -169,12 +173,15 @@ class ALConfig:
         return Backend(self.backend, self.slurm_opts)
 
     def digest(self) -> str:
-        """Hash of the settings that change results (not parallelism; the oracle only when
-        it is not the default, so that runs made before it existed keep their hash)."""
+        """Hash of the settings that change results (not parallelism; the oracle and the
+        warm-start options only when not the default, so that runs made before they existed
+        keep their hash)."""
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("nj", "ngpu", "backend", "slurm_opts")}
         if keep["oracle"] == "simulated":
             del keep["oracle"]
+        if not keep["warm_start_opts"]:
+            del keep["warm_start_opts"]
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -385,6 +392,14 @@ class ALRun:
         pool_ids = read_ids(rdir / "pool")
         if not pool_ids:  # everything is labeled: nothing to score
             for job in range(1, self.cfg.nj + 1):
+                atomic_write_text(rdir / "scores" / f"score.{job}", "")
+        elif not get_strategy(strategy).needs_model:
+            # random: the same hash of (seed, round, id) al_score computes, without starting
+            # jobs that would load a model and read audio for nothing
+            out = random_scores(Scorer(None, self.cfg.seed, r), PoolBatch(pool_ids, None, None))
+            (rdir / "scores").mkdir(parents=True, exist_ok=True)
+            write_shard(rdir / "scores", 1, pool_ids, out.scores.tolist())
+            for job in range(2, self.cfg.nj + 1):
                 atomic_write_text(rdir / "scores" / f"score.{job}", "")
         else:
             pool = self.pool.subset(pool_ids)

@@ -188,6 +188,11 @@ class Strategy:
     simulation_only: bool = False
 
     @property
+    def needs_model(self) -> bool:
+        """Whether it runs the model on the audio (``random`` is a hash of the ids)."""
+        return self.fn is not random_scores
+
+    @property
     def uses_lp_heads(self) -> bool:
         """Whether it scores with the LP heads (so their refit matters)."""
         return self.fn is loss_prediction

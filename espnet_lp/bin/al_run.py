@@ -42,7 +42,7 @@ from espnet_lp.utils.fileio import read_yaml
 
 #: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
 AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost", "retrain",
-                  "seed", "num_clusters", "lp_refit")
+                  "warm_start_opts", "seed", "num_clusters", "lp_refit")
 #: Exit status of a run that stopped because selections wait for people's transcripts.
 EXIT_ANNOTATION_PENDING = 3
 
@@ -62,6 +62,8 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--rounds", type=int, default=None)
     g.add_argument("--cost", choices=("duration", "none"), default=None)
     g.add_argument("--retrain", choices=("scratch", "warm_start"), default=None)
+    g.add_argument("--warm_start_opts", default=None,
+                   help="Extra asr_train options of warm-started rounds, e.g. '--max_epoch 6'")
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--num_clusters", type=int, default=None, help="lp_diverse's k-means")
     g.add_argument("--lp_refit", type=str2bool, default=None,
@@ -122,6 +124,14 @@ def build_config(args) -> ALConfig:
             raise ALRunError(f"{args.al_config}: unknown keys {unknown}; known: "
                              f"{', '.join(AL_CONFIG_KEYS)}")
         values.update(conf)
+    if args.warm_start_opts is not None:
+        values["warm_start_opts"] = args.warm_start_opts
+    if isinstance(values.get("warm_start_opts"), str):
+        values["warm_start_opts"] = shlex.split(values["warm_start_opts"])
+    if not isinstance(values.get("warm_start_opts", []), list):
+        raise ALRunError(f"{args.al_config}: warm_start_opts must be a string of options or a "
+                         "list of them")
+    values["warm_start_opts"] = [str(v) for v in values.get("warm_start_opts", [])]
     flags = {"strategies": args.strategies, "rounds": args.rounds, "cost": args.cost,
              "retrain": args.retrain, "seed": args.seed, "num_clusters": args.num_clusters,
              "lp_refit": args.lp_refit,

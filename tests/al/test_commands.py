@@ -46,6 +46,21 @@ def test_warm_start_initialises_from_the_previous_model(tmp_path):
     assert cmd[cmd.index("--init_param") + 1] == str(prev / "valid.acc.best.pth")
 
 
+def test_warm_start_options_apply_to_warm_started_rounds_only(tmp_path):
+    prev = tmp_path / "round0" / "model"
+    prev.mkdir(parents=True)
+    (prev / "valid.acc.best.pth").write_bytes(b"")
+    cfg = config(tmp_path, retrain="warm_start", train_opts=["--max_epoch", "12"],
+                 warm_start_opts=["--max_epoch", "6"])
+    warm = train_command(cfg, Path("d"), Path("s"), Path("v"), Path("m"), prev)
+    assert warm[-4:] == ["--max_epoch", "12", "--max_epoch", "6"]  # the last one wins
+    scratch = train_command(cfg, Path("d"), Path("s"), Path("v"), Path("m"), None)
+    assert scratch[-2:] == ["--max_epoch", "12"] and "6" not in scratch
+    # an unset option leaves the digest of runs made before it existed as it was
+    assert config(tmp_path).digest() != cfg.digest()
+    assert config(tmp_path, warm_start_opts=[]).digest() == config(tmp_path).digest()
+
+
 @pytest.mark.parametrize("kw, match", [
     ({"strategies": ["rand"]}, "unknown strategy 'rand'"),
     ({"strategies": []}, "distinct and not empty"),
@@ -81,6 +96,14 @@ def test_al_config_yaml_and_flags(tmp_path):
     with pytest.raises(ALRunError, match="not both"):
         build_config(get_parser().parse_args(base + ["--budget_utts", "1",
                                                      "--budget_hours", "1"]))
+    cfg_file.write_text("strategies: [random]\nretrain: warm_start\n"
+                        "warm_start_opts: --max_epoch 6\n")
+    assert build_config(get_parser().parse_args(base)).warm_start_opts == ["--max_epoch", "6"]
+    cfg = build_config(get_parser().parse_args(base + ["--warm_start_opts=--max_epoch 4"]))
+    assert cfg.warm_start_opts == ["--max_epoch", "4"]
+    cfg_file.write_text("strategies: [random]\nwarm_start_opts: {max_epoch: 6}\n")
+    with pytest.raises(ALRunError, match="warm_start_opts must be"):
+        build_config(get_parser().parse_args(base))
     cfg_file.write_text("strategy: random\n")
     with pytest.raises(ALRunError, match=r"al.yaml: unknown keys \['strategy'\]"):
         build_config(get_parser().parse_args(base))
