@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Human annotation of an active-learning round: export for annotators, import their work.
+r"""Human annotation of an active-learning round: export for annotators, import their work.
 
 ``al_run --oracle human`` (``./run.sh --oracle human``) stops when a selection needs
 transcripts and exports it to ``<al_dir>/<strategy>/round<r>/annotation/`` (the initial set:

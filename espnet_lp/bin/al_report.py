@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarise active-learning runs: learning-curve tables, AUC, labels saved, and a plot.
+r"""Summarise active-learning runs: learning-curve tables, AUC, labels saved, and a plot.
 
 Collects every ``metrics.json`` under ``--al_dir`` (any layout, e.g.
 ``exp/al/<strategy>/round<r>/`` or ``exp/al/seed<k>/<strategy>/round<r>/``) and writes

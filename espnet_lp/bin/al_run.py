@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run active-learning rounds: R rounds x strategies from one seeded initial set.
+r"""Run active-learning rounds: R rounds x strategies from one seeded initial set.
 
 Per round and strategy: train (stock ``espnet2.bin.asr_train``), decode the test sets (stock
 ``asr_inference``, WER/CER with jiwer), score the pool (``al_score``, ``--nj`` shards), select

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Score one shard of the unlabeled pool with an acquisition strategy (like asr_inference).
+r"""Score one shard of the unlabeled pool with an acquisition strategy (like asr_inference).
 
 Run one job per key file with the same ``--output_dir``; job N writes ``score.N`` (and
 ``embedding.N.npz`` for strategies that return embeddings), atomically, once it is done.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run a command as N parallel jobs on the recipe's backend (like Kaldi/ESPnet's run.pl).
+r"""Run a command as N parallel jobs on the recipe's backend (like Kaldi/ESPnet's run.pl).
 
 ``JOB=1:N`` runs the command N times with every ``JOB`` in the log path and the command
 replaced by the job number; without it the command runs once. The backend is ``local``

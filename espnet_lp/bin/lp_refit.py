@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Refit the loss-prediction heads of a trained LP model on held-out transcribed utterances.
+r"""Refit the loss-prediction heads of a trained LP model on held-out transcribed utterances.
 
 The ASR is frozen; only the LP heads change. Use utterances the ASR did not train on (the
 validation set): on its own training utterances the ASR's losses are memorised and the heads

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the token list (and BPE model) and shape files ESPnet training needs, as asr.sh does.
+r"""Make the token list (and BPE model) and shape files ESPnet training needs, as asr.sh does.
 
 Writes, in ESPnet's paths and formats:
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate synthetic LibriSpeech- and AISHELL-1-layout corpora with espeak-ng.
+r"""Generate synthetic LibriSpeech- and AISHELL-1-layout corpora with espeak-ng.
 
 Usage:
     python -m espnet_lp.bin.make_synth_corpus --out downloads --seed 0

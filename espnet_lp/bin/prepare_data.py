@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prepare ESPnet/Kaldi data directories from a LibriSpeech or AISHELL-1 tree.
+r"""Prepare ESPnet/Kaldi data directories from a LibriSpeech or AISHELL-1 tree.
 
 Writes ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt`` and ``utt2dur`` (sorted, C-locale
 order) per subset, all subsets together, atomically: a failed or killed run leaves no partial

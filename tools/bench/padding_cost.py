@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cost of batch-invariant encoding (model_conf.mask_padding) and of LP scoring, batched.
+r"""Cost of batch-invariant encoding (model_conf.mask_padding) and of LP scoring, batched.
 
 Times, on one CPU thread, the encoder pass and ``score_pool`` over the first utterances of a
 data dir in batches, with ``mask_padding`` off and on (medians of repeated runs with min/max,
