@@ -22,6 +22,7 @@ from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
 
+from espnet_lp.asr.conf_check import build_checked
 from espnet_lp.asr.kd import KD_CRITERIA, AbsKDCriterion, CTCKLCriterion
 from espnet_lp.asr.loss_predictor import (
     LP_DECODERS,
@@ -37,6 +38,7 @@ from espnet_lp.asr.padding import masked_time_convolutions, per_utterance_feats
 from espnet_lp.asr.per_utterance import label_smoothing_per_token
 from espnet_lp.asr.sdpa import fused_attention
 from espnet_lp.asr.teacher import subsampling_factor
+from espnet_lp.errors import ModelConfigError
 
 TARGET_NORMS = ("token", "none")
 #: Keys of a checkpoint that only an LP model has (a stock export drops them).
@@ -54,7 +56,8 @@ def _choose(choices: Dict[str, type], name: Optional[str], option: str) -> Optio
     if name is None or name.lower() in ("none", "null", "nil"):
         return None
     if name not in choices:
-        raise ValueError(f"model_conf.{option} must be one of {sorted(choices)} or none: {name!r}")
+        raise ModelConfigError(f"model_conf.{option} must be one of {sorted(choices)} or none: "
+                               f"{name!r}")
     return choices[name]
 
 
@@ -103,11 +106,12 @@ class ESPnetLPASRModel(ESPnetASRModel):
         super().__init__(*args, **kwargs)
         self.mask_padding = mask_padding
         if lp_target_norm not in TARGET_NORMS:
-            raise ValueError(f"lp_target_norm must be one of {TARGET_NORMS}: {lp_target_norm!r}")
+            raise ModelConfigError(f"model_conf.lp_target_norm must be one of {TARGET_NORMS}: "
+                                   f"{lp_target_norm!r}")
         self.lp_weight = lp_weight
         self.lp_target_norm = lp_target_norm
         if not 0.0 <= kd_weight <= 1.0:
-            raise ValueError(f"kd_weight must be in [0, 1]: {kd_weight}")
+            raise ModelConfigError(f"model_conf.kd_weight must be in [0, 1]: {kd_weight}")
         self.kd_weight = kd_weight
         self.kd: Optional[AbsKDCriterion] = None
         self.lp_decoder: Optional[AbsLPDecoder] = None
@@ -118,17 +122,20 @@ class ESPnetLPASRModel(ESPnetASRModel):
         self._kd_checked = False
         lp_class = _choose(LP_DECODERS, lp_decoder, "lp_decoder")
         if lp_class is not None:
-            self.set_lp_decoder(lp_class(encoder_output_size=self.encoder.output_size(),
-                                         decoder_output_size=self._decoder_size(),
-                                         **(lp_decoder_conf or {})))
+            self.set_lp_decoder(build_checked(lp_class, "model_conf.lp_decoder_conf",
+                                              lp_decoder_conf or {},
+                                              encoder_output_size=self.encoder.output_size(),
+                                              decoder_output_size=self._decoder_size()))
         kd_class = _choose(KD_CRITERIA, kd, "kd")
         if kd_class is not None:
-            self.kd = kd_class(blank_id=self.blank_id, **(kd_conf or {}))
+            self.kd = build_checked(kd_class, "model_conf.kd_conf", kd_conf or {},
+                                    blank_id=self.blank_id)
             if kd_weight == 0.0:
                 logger.warning("model_conf.kd is %s but kd_weight is 0: KD is off", kd)
         elif kd_weight > 0.0:
-            raise ValueError(f"model_conf.kd_weight={kd_weight} needs a KD criterion "
-                             f"(model_conf.kd: one of {sorted(KD_CRITERIA)}, with kd_conf.teacher)")
+            raise ModelConfigError(
+                f"model_conf.kd_weight={kd_weight} needs a KD criterion "
+                f"(model_conf.kd: one of {sorted(KD_CRITERIA)}, with kd_conf.teacher)")
         elif (kd_conf or {}).get("teacher") is not None:
             logger.warning("model_conf.kd_conf names a teacher but model_conf.kd is none: "
                            "KD is off")
@@ -143,20 +150,23 @@ class ESPnetLPASRModel(ESPnetASRModel):
         """Attach the LP module after checking it fits this ASR model."""
         targets = lp_decoder.targets
         if self.ctc_weight == 0.0 or self.ctc is None:
-            raise ValueError("loss prediction needs the CTC branch (ctc_weight > 0): both heads "
-                             "read the CTC greedy hypothesis, since no transcript exists at "
-                             "scoring time; set model_conf.lp_decoder: none otherwise")
+            raise ModelConfigError(
+                "loss prediction needs the CTC branch (ctc_weight > 0): both heads read the CTC "
+                "greedy hypothesis, since no transcript exists at scoring time; set "
+                "model_conf.lp_decoder: none otherwise")
         if "att" in targets and (self.ctc_weight == 1.0 or self.decoder is None
                                  or self.use_transducer_decoder):
-            raise ValueError("the LP 'att' target needs an attention decoder and ctc_weight < 1")
+            raise ModelConfigError("the LP 'att' target needs an attention decoder and "
+                                   "ctc_weight < 1")
         if self.ctc.ctc_type != "builtin":
-            raise ValueError(f"loss prediction supports ctc_type 'builtin', not "
-                             f"{self.ctc.ctc_type!r} (per-utterance losses)")
+            raise ModelConfigError(f"loss prediction supports ctc_type 'builtin', not "
+                                   f"{self.ctc.ctc_type!r} (per-utterance losses)")
         n_layers = len(getattr(self.encoder, "encoders", []))
         wanted = lp_decoder.encoder_layers
         if wanted and (n_layers == 0 or max(wanted) > n_layers):
-            raise ValueError(f"lp_decoder_conf.encoder_layers={lp_decoder.encoder_layers} but the "
-                             f"encoder has {n_layers} layers")
+            raise ModelConfigError(
+                f"model_conf.lp_decoder_conf.encoder_layers={lp_decoder.encoder_layers}, but the "
+                f"encoder has {n_layers} layers (valid: 1..{n_layers})")
         self.lp_decoder = lp_decoder
 
     def set_kd(self, kd: AbsKDCriterion) -> None:

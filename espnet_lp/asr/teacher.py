@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import Pathlike, read_yaml
+from espnet_lp.utils.fileio import Pathlike, atomic_file, read_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -211,11 +211,10 @@ def save_cache_entry(cache_dir: Path, utt_id: str, logp: torch.Tensor, k: int,
     """Store the top-k of one utterance's log-posteriors (T, V), sorted best first."""
     values, index = torch.topk(logp.float(), k=k, dim=-1)
     out = cache_dir / "data" / f"{utt_id}.npz"
-    tmp = out.with_name(f".{utt_id}.tmp.npz")
-    np.savez(tmp, logp=values.cpu().numpy().astype(np.float16),
-             index=index.cpu().numpy().astype(np.int32),
-             audio=np.array(audio_fingerprint(speech)))
-    tmp.replace(out)
+    with atomic_file(out, clean=False) as tmp, open(tmp, "wb") as f:  # concurrent shards
+        np.savez(f, logp=values.cpu().numpy().astype(np.float16),
+                 index=index.cpu().numpy().astype(np.int32),
+                 audio=np.array(audio_fingerprint(speech)))
 
 
 def build_teacher(asr_train_config: Optional[str] = None, asr_model_file: Optional[str] = None,

@@ -23,6 +23,7 @@ Usage:
 import argparse
 import json
 import logging
+import shutil
 import site
 import subprocess
 import sys
@@ -32,10 +33,12 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from espnet_lp.asr.export import ExportError, export_zips
+from espnet_lp.asr.export import ExportError, export_zips, find_checkpoint, read_config
+from espnet_lp.errors import InputError
 from espnet_lp.utils import zoo_decode
-from espnet_lp.utils.cli import new_parser, parse, run_cli, str_or_none
-from espnet_lp.utils.fileio import atomic_write_text
+from espnet_lp.utils.cli import check_model_files, new_parser, parse, run_cli, str_or_none
+from espnet_lp.utils.fileio import path_problem, temp_sibling
+from espnet_lp.utils.outputs import commit, output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +66,22 @@ def get_parser() -> argparse.ArgumentParser:
 
 def first_wavs(wav_scp: Path, num: int) -> List[str]:
     """Audio paths of the first ``num`` lines of a wav.scp (plain paths only)."""
-    if not wav_scp.is_file():
-        raise ExportError(f"{wav_scp}: no such wav.scp")
+    problem = path_problem(wav_scp)
+    if problem is not None:
+        raise ExportError(f"{wav_scp}: wav.scp {problem}")
     wavs = []
-    for lineno, line in enumerate(wav_scp.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = wav_scp.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ExportError(f"{wav_scp}: not valid UTF-8 ({e.reason})") from None
+    for lineno, line in enumerate(lines, 1):
         parts = line.split(maxsplit=1)
         if len(parts) != 2:
             raise ExportError(f"{wav_scp}:{lineno}: expected '<utt_id> <path>'")
-        if not Path(parts[1]).is_file():
-            raise ExportError(f"{wav_scp}:{lineno}: {parts[1]} is not a file (pipes are not "
-                              "supported here)")
+        problem = path_problem(parts[1])
+        if problem is not None:
+            raise ExportError(f"{wav_scp}:{lineno}: utterance {parts[0]}: {parts[1]}: {problem} "
+                              "(only plain audio files here, no pipes)")
         wavs.append(str(Path(parts[1]).resolve()))
         if len(wavs) == num:
             break
@@ -105,11 +114,10 @@ def decode_without_espnet_lp(zip_path: Path, cachedir: Path, wavs: List[str],
     return report
 
 
-def verify(zips: Dict[str, Path], args) -> Dict:
+def verify(zips: Dict[str, Path], wavs: List[str], args) -> Dict:
     """Compare stock and full decodes; check the full zip's LP tensors."""
     from espnet_lp.asr.espnet_model import is_plugin_key
 
-    wavs = first_wavs(Path(args.verify_wav_scp), args.verify_num)
     with tempfile.TemporaryDirectory() as tmp:
         stock = decode_without_espnet_lp(zips["stock"], Path(tmp) / "stock", wavs,
                                          args.beam_size, args.ctc_weight)
@@ -131,17 +139,74 @@ def verify(zips: Dict[str, Path], args) -> Dict:
             "hyps": {w: full["hyps"][w][0] for w in wavs}}
 
 
+def _check_args(args) -> Optional[List[str]]:
+    """Everything a user may get wrong, before anything is built or written; returns the
+    verification audio."""
+    for name in ("verify_num", "beam_size"):
+        if getattr(args, name) < 1:
+            raise ExportError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.ctc_weight <= 1.0:
+        raise ExportError(f"--ctc_weight must be in [0, 1], got {args.ctc_weight}")
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        raise ExportError(f"--name {args.name!r}: a plain file name prefix, please")
+    problem = path_problem(args.output_dir, "dir")
+    if problem not in (None, "not found"):
+        raise ExportError(f"{args.output_dir}: output directory {problem}")
+    read_config(args.exp_dir)
+    config, ckpt = args.exp_dir / "config.yaml", find_checkpoint(args.exp_dir, args.asr_model_file)
+    try:
+        check_model_files(str(config), str(ckpt))
+    except InputError as e:
+        raise ExportError(str(e)) from None
+    _check_builds(config, ckpt)
+    if args.verify_wav_scp is None:
+        return None
+    return first_wavs(Path(args.verify_wav_scp), args.verify_num)
+
+
+def _check_builds(config: Path, ckpt: Path) -> None:
+    """The full model must build from its config and take the checkpoint (a zip that loads
+    nowhere is no export); a bad option is one line naming it."""
+    from espnet2.tasks.asr import ASRTask
+
+    try:
+        ASRTask.build_model_from_file(config, ckpt, "cpu")
+    except RuntimeError as e:
+        if "Error(s) in loading state_dict" not in str(e):
+            raise
+        raise ExportError(f"{ckpt} does not fit {config}: {' '.join(str(e).split())[:300]}") \
+            from None
+
+
 def export(args) -> Dict:
-    """Write both zips, verify them, write ``export.json``; return its content."""
-    zips = export_zips(args.exp_dir, args.output_dir, args.name, args.asr_model_file)
-    report = {"exp_dir": str(args.exp_dir), "checkpoint": str(zips["checkpoint"]),
-              "full_zip": str(zips["full"]), "stock_zip": str(zips["stock"]),
-              "verified": None}
-    if args.verify_wav_scp is not None:
-        report["verified"] = verify(zips, args)
-        logger.info("Stock ESPnet (no espnet-lp) loads %s and decodes %d utterances as the "
-                    "LP model does", zips["stock"], report["verified"]["utterances"])
-    atomic_write_text(Path(args.output_dir) / "export.json", json.dumps(report, indent=2) + "\n")
+    """Write both zips, verify them, write ``export.json``; return its content.
+
+    The three files are made in a staging directory and replace an earlier export together,
+    only once verified: a failed, refused or killed run leaves the earlier export as it was.
+    """
+    wavs = _check_args(args)
+    out = Path(args.output_dir)
+    finals = {"full": out / f"{args.name}_lp.zip", "stock": out / f"{args.name}_stock.zip",
+              "report": out / "export.json"}
+    with output_lock(list(finals.values())):
+        stage = temp_sibling(finals["full"])
+        stage.mkdir()
+        try:
+            zips = export_zips(args.exp_dir, stage, args.name, args.asr_model_file)
+            report = {"exp_dir": str(args.exp_dir), "checkpoint": str(zips["checkpoint"]),
+                      "full_zip": str(finals["full"]), "stock_zip": str(finals["stock"]),
+                      "verified": None}
+            if wavs is not None:
+                report["verified"] = verify(zips, wavs, args)
+                logger.info("Stock ESPnet (no espnet-lp) loads %s and decodes %d utterances as "
+                            "the LP model does", finals["stock"], len(wavs))
+            (stage / "export.json").write_text(json.dumps(report, indent=2) + "\n",
+                                               encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        commit([(zips["full"], finals["full"]), (zips["stock"], finals["stock"]),
+                (stage / "export.json", finals["report"])], cleanup=[stage])
     return report
 
 

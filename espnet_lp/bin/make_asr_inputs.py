@@ -41,7 +41,8 @@ from espnet_lp.data.asr_inputs import (
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.validate import read_valid_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli
-from espnet_lp.utils.fileio import atomic_outputs, output_lock, path_problem, temp_sibling
+from espnet_lp.utils.fileio import path_problem, temp_sibling
+from espnet_lp.utils.outputs import atomic_outputs, output_lock
 
 logger = logging.getLogger(__name__)
 

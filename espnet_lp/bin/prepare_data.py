@@ -24,7 +24,8 @@ from espnet_lp.data import aishell, librispeech
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.prepare import ON_ERROR_CHOICES, build_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool
-from espnet_lp.utils.fileio import atomic_outputs, output_lock, path_problem
+from espnet_lp.utils.fileio import path_problem
+from espnet_lp.utils.outputs import atomic_outputs, output_lock
 
 logger = logging.getLogger(__name__)
 

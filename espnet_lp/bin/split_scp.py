@@ -16,7 +16,8 @@ from typing import List, Optional, Sequence
 
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.utils.cli import new_parser, parse, run_cli
-from espnet_lp.utils.fileio import atomic_outputs, path_problem
+from espnet_lp.utils.fileio import path_problem
+from espnet_lp.utils.outputs import atomic_outputs
 
 
 def get_parser() -> argparse.ArgumentParser:

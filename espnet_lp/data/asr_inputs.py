@@ -14,13 +14,8 @@ from typing import Dict, Iterable, List, Optional
 
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
-from espnet_lp.utils.fileio import (
-    Pathlike,
-    atomic_outputs,
-    atomic_write_text,
-    path_problem,
-    temp_sibling,
-)
+from espnet_lp.utils.fileio import Pathlike, atomic_write_text, path_problem, temp_sibling
+from espnet_lp.utils.outputs import atomic_outputs
 
 logger = logging.getLogger(__name__)
 

@@ -141,16 +141,15 @@ def find_problems(
         if not ok:
             problems.append(Problem("format", f"{d / 'utt2dur'}:{lineno}",
                                     "expected '<utt> <positive seconds>'", utt_id=row[0]))
-    if check_audio_exists:
-        for lineno, row in enumerate(tables["wav.scp"], 1):
-            if len(row) < 2:
-                problems.append(Problem("format", f"{d / 'wav.scp'}:{lineno}", "no audio path",
-                                        utt_id=row[0]))
-            elif len(row) == 2 and not row[1].endswith("|"):
-                problem = path_problem(row[1])
-                if problem is not None:
-                    problems.append(Problem("missing_audio", f"{d / 'wav.scp'}:{lineno}",
-                                            f"audio file {problem}: {row[1]}", utt_id=row[0]))
+    for lineno, row in enumerate(tables["wav.scp"], 1):
+        if len(row) < 2:
+            problems.append(Problem("format", f"{d / 'wav.scp'}:{lineno}", "no audio path",
+                                    utt_id=row[0]))
+        elif check_audio_exists and len(row) == 2 and not row[1].endswith("|"):
+            problem = path_problem(row[1])
+            if problem is not None:
+                problems.append(Problem("missing_audio", f"{d / 'wav.scp'}:{lineno}",
+                                        f"audio file {problem}: {row[1]}", utt_id=row[0]))
     return problems
 
 

@@ -11,7 +11,6 @@ class SynthConfigError(DataPrepError, ValueError):
     """A generator setting out of range."""
 
 
-
 @dataclass(frozen=True)
 class SynthConfig:
     """What to generate.

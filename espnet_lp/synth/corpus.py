@@ -25,12 +25,11 @@ from espnet_lp.synth.voice import synthesize
 from espnet_lp.utils.fileio import (
     Pathlike,
     atomic_write_text,
-    commit,
-    output_lock,
     path_problem,
     remove_stale,
     temp_sibling,
 )
+from espnet_lp.utils.outputs import commit, output_lock
 from espnet_lp.utils.workers import parallel_map
 
 logger = logging.getLogger(__name__)

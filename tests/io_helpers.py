@@ -1,0 +1,176 @@
+"""Helpers of the bad-input and fault tests: run a command in-process or killed at a chosen
+file-system step, snapshot output locations, a tiny untrained model exp dir."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The os functions that change the file system: a run is killed just before one of them.
+MUTATORS = ("rename", "replace", "unlink", "rmdir", "mkdir")
+
+
+def snapshot(path: Path, hidden: bool = True) -> Optional[Dict[str, bytes]]:
+    """Every file under ``path`` (or ``path`` itself) with its bytes; None if absent.
+
+    ``hidden=False``: without dot-entries (locks and temporary siblings a killed run leaves
+    for the next run to remove), i.e. what a reader of the output sees.
+    """
+    path = Path(path)
+    if path.is_file():
+        return {"": path.read_bytes()}
+    if not path.is_dir():
+        return None
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file() and (hidden or not any(
+                part.startswith(".") for part in p.relative_to(path).parts))}
+
+
+def hidden_entries(directory: Path) -> List[str]:
+    """Dot-entries (temporary siblings, locks, journals) anywhere under ``directory``."""
+    return sorted(str(p) for p in Path(directory).rglob(".*"))
+
+
+def run_killed(fn: Callable[[], None], kill_at: int, count_file: Path) -> bool:
+    """Run ``fn`` in a forked child that SIGKILLs itself just before its ``kill_at``-th
+    file-system change (see :data:`MUTATORS`).
+
+    Returns:
+        True if it was killed; False if it finished first (then ``count_file`` holds how many
+        changes it made).
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 3
+        try:
+            count = [0]
+
+            def wrap(real):
+                def mutate(*args, **kwargs):
+                    count[0] += 1
+                    if count[0] == kill_at:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return real(*args, **kwargs)
+                return mutate
+
+            originals = {name: getattr(os, name) for name in MUTATORS}
+            for name, real in originals.items():
+                setattr(os, name, wrap(real))
+            fn()
+            for name, real in originals.items():
+                setattr(os, name, real)
+            Path(count_file).write_text(str(count[0]))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        return True
+    assert os.WEXITSTATUS(status) == 0, "the run failed without being killed"
+    return False
+
+
+def hold_lock(path: Path):
+    """Hold :func:`output_lock` of ``path`` in a forked child (another process); returns a
+    function that releases it."""
+    from espnet_lp.utils.outputs import output_lock
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            with output_lock(path):
+                os.write(write, b"x")
+                time.sleep(120)
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"x"
+    os.close(read)
+
+    def release():
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    return release
+
+
+def run_cli(main: Callable, args: List[str], capsys, caplog) -> (int, str):
+    """Run a CLI ``main`` in-process; returns its exit status and everything it reported.
+
+    Any exception other than ``SystemExit`` fails the test: it would be a traceback.
+    """
+    caplog.clear()
+    capsys.readouterr()
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err + caplog.text
+
+
+def python(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run the venv's Python from the repository root."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          **kwargs)
+
+
+def process_state(pid: int) -> Optional[str]:
+    """The state letter of a process (``Z``: zombie), or None if it does not exist."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def children(pid: int) -> List[int]:
+    """Live child processes of ``pid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def make_tiny_exp(token_list: Path, out: Path) -> Path:
+    """An exp dir (``config.yaml``, ``model.pth``) of the tiny LP config, untrained: a model
+    every model-reading CLI can load, in seconds."""
+    import torch
+    import yaml
+    from espnet2.tasks.asr import ASRTask
+
+    out.mkdir(parents=True, exist_ok=True)
+    args = ASRTask.get_parser().parse_args(
+        ["--config", str(ROOT / "conf/tuning/train_lp_tiny.yaml"), "--token_list",
+         str(token_list), "--token_type", "char", "--output_dir", str(out)])
+    torch.manual_seed(0)
+    model = ASRTask.build_model(args)  # turns args.token_list into the tokens
+    (out / "config.yaml").write_text(yaml.safe_dump(vars(args), allow_unicode=True),
+                                     encoding="utf-8")
+    torch.save(model.state_dict(), out / "model.pth")
+    return out
