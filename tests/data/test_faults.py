@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import soundfile
 
 from espnet_lp.bin.combine_data_dirs import main as combine_main
 from espnet_lp.bin.make_asr_inputs import main as inputs_main
@@ -25,6 +26,7 @@ from tests.io_helpers import (
     children,
     hidden_entries,
     hold_lock,
+    make_tiny_exp,
     process_state,
     run_cli,
     run_killed,
@@ -329,3 +331,85 @@ def test_lock_of_a_dead_process_does_not_block(tmp_path):
         pass
     assert time.monotonic() - start < 1.0
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- kd_cache: a failed run claims nothing, changed audio, parallel shards, a killed run ----
+@pytest.fixture(scope="module")
+def tiny_exp(en_inputs, tmp_path_factory):
+    return make_tiny_exp(en_inputs / "token_list", tmp_path_factory.mktemp("tiny_exp"))
+
+
+def kd_args(exp: Path, wav_scp: Path, cache: Path, *extra: str):
+    return ["--asr_train_config", str(exp / "config.yaml"), "--asr_model_file",
+            str(exp / "model.pth"), "--data_path_and_name_and_type", f"{wav_scp},speech,sound",
+            "--output_dir", str(cache), "--batch_size", "4", *extra]
+
+
+def test_kd_cache_failed_run_claims_nothing_and_changed_audio_is_recomputed(
+        tiny_exp, en_inputs, tmp_path, capsys, caplog):
+    from espnet_lp.bin.kd_cache import main as cache_main
+
+    data = tmp_path / "dev"
+    shutil.copytree(en_inputs / "data/dev_clean", data)
+    cache = tmp_path / "cache"
+    code, report = run_cli(cache_main, kd_args(tiny_exp, data / "wav.scp", cache, "--topk",
+                                               "1000"), capsys, caplog)
+    assert code == 1 and "vocabulary" in report and not cache.exists()
+    code, report = run_cli(cache_main, kd_args(tiny_exp, data / "wav.scp", cache, "--topk", "4"),
+                           capsys, caplog)  # the corrected rerun is not refused
+    assert code == 0, report
+    entries = {p.name: p.read_bytes() for p in (cache / "data").iterdir()}
+    assert len(entries) == 12
+    utt, audio = (data / "wav.scp").read_text().splitlines()[0].split()
+    changed = tmp_path / "changed.wav"
+    x, rate = soundfile.read(audio, dtype="int16")
+    soundfile.write(str(changed), x[: len(x) // 2], rate, subtype="PCM_16")
+    (data / "wav.scp").write_text((data / "wav.scp").read_text().replace(audio, str(changed)))
+    code, report = run_cli(cache_main, kd_args(tiny_exp, data / "wav.scp", cache, "--topk", "4"),
+                           capsys, caplog)
+    assert code == 0 and f"audio of {utt} changed" in report
+    after = {p.name: p.read_bytes() for p in (cache / "data").iterdir()}
+    assert [n for n in entries if after[n] != entries[n]] == [f"{utt}.npz"]
+
+
+KILLED_KD = """
+import os, signal, sys
+import espnet_lp.bin.kd_cache as kd
+real, count = kd.save_cache_entry, [0]
+def save(*args):
+    count[0] += 1
+    if count[0] == 4:
+        os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # killed mid-write
+    real(*args)
+kd.save_cache_entry = save
+kd.main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_kd_cache_parallel_shards_and_a_killed_run(tiny_exp, en_inputs, tmp_path, capsys,
+                                                   caplog):
+    from espnet_lp.bin.kd_cache import main as cache_main
+    from espnet_lp.bin.split_scp import split_lines
+
+    wav_scp = en_inputs / "data/dev_clean/wav.scp"
+    lines = wav_scp.read_text().splitlines(keepends=True)
+    for n, chunk in enumerate(split_lines(lines, 2), 1):
+        (tmp_path / f"keys.{n}").write_text("".join(chunk))
+    cache = tmp_path / "cache"
+    results = _racers([["-m", "espnet_lp.bin.kd_cache",
+                        *kd_args(tiny_exp, wav_scp, cache, "--key_file", str(tmp_path / k))]
+                       for k in ("keys.1", "keys.2")])
+    assert [code for code, _ in results] == [0, 0], results
+    assert len(list((cache / "data").glob("*.npz"))) == 12 and hidden_entries(cache) == []
+
+    killed = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLED_KD, *kd_args(tiny_exp, wav_scp, killed)],
+                          cwd=ROOT, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    assert hidden_entries(killed / "data")  # the temporary file of the entry being written
+    code, report = run_cli(cache_main, kd_args(tiny_exp, wav_scp, killed), capsys, caplog)
+    assert code == 0, report
+    assert hidden_entries(killed) == []
+    assert sorted(p.name for p in (killed / "data").iterdir()) == \
+        sorted(p.name for p in (cache / "data").iterdir())
