@@ -38,6 +38,7 @@ from espnet_lp.al.scoring import (
     score_batch,
 )
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
+from espnet_lp.utils.espnet_loader import streaming_batches
 
 logger = logging.getLogger(__name__)
 
@@ -80,20 +81,11 @@ def _speech2text(args):
 
 
 def _loader(args, speech2text):
-    from espnet2.tasks.asr import ASRTask
-
-    triples = [(str(args.data_dir / "wav.scp"), "speech", "sound")]
-    if args.use_transcripts:
-        if not (args.data_dir / "text").is_file():
-            raise ScoringError(f"{args.data_dir}/text: missing; true_loss needs the pool's "
-                               "transcripts (simulation only)")
-        triples.append((str(args.data_dir / "text"), "text", "text"))
-    train_args = speech2text.asr_train_args
-    return ASRTask.build_streaming_iterator(
-        triples, key_file=args.key_file, batch_size=args.batch_size, dtype="float32",
-        num_workers=0, inference=not args.use_transcripts,
-        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
-        collate_fn=ASRTask.build_collate_fn(train_args, False))
+    if args.use_transcripts and not (args.data_dir / "text").is_file():
+        raise ScoringError(f"{args.data_dir}/text: missing; true_loss needs the pool's "
+                           "transcripts (simulation only)")
+    return streaming_batches(speech2text.asr_train_args, args.data_dir, args.batch_size,
+                             with_text=args.use_transcripts, key_file=args.key_file)
 
 
 def score_shard(args) -> int:

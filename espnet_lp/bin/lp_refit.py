@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 from espnet_lp.asr.lp_losses import LP_LOSSES
 from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool
+from espnet_lp.utils.espnet_loader import streaming_batches
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +64,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _batches(train_args, data_dir: Path, batch_size: int, device: str):
-    from espnet2.tasks.asr import ASRTask
-
-    loader = ASRTask.build_streaming_iterator(
-        [(str(data_dir / "wav.scp"), "speech", "sound"), (str(data_dir / "text"), "text", "text")],
-        batch_size=batch_size, dtype="float32", num_workers=0,
-        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
-        collate_fn=ASRTask.build_collate_fn(train_args, False))
-    for keys, batch in loader:
+    for keys, batch in streaming_batches(train_args, data_dir, batch_size, with_text=True):
         batch = {k: v.to(device) for k, v in batch.items()}
         yield (list(keys), batch["speech"], batch["speech_lengths"], batch["text"],
                batch["text_lengths"])
