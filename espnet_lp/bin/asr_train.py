@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ESPnet's ``asr_train``, with ``model: lp_espnet`` registered (quiet imports).
+r"""ESPnet's ``asr_train``, with ``model: lp_espnet`` registered (quiet imports).
 
 Once espnet-lp is installed, stock ``python -m espnet2.bin.asr_train`` does the same: this
 entry point exists for source checkouts that were not installed (no ``espnet_lp.pth``).

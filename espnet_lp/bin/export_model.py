@@ -39,6 +39,7 @@ from espnet_lp.utils import zoo_decode
 from espnet_lp.utils.cli import check_model_files, new_parser, parse, run_cli, str_or_none
 from espnet_lp.utils.fileio import path_problem, temp_sibling
 from espnet_lp.utils.outputs import commit, output_lock
+from espnet_lp.utils.workers import child_dies_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ def decode_without_espnet_lp(zip_path: Path, cachedir: Path, wavs: List[str],
         cmd += ["--site_dir", d]
     for wav in wavs:
         cmd += ["--wav", wav]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cachedir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cachedir,
+                          preexec_fn=child_dies_with_parent)
     if proc.returncode != 0:
         raise ExportError(f"stock ESPnet could not load or decode {zip_path}:\n"
                           f"{proc.stderr[-3000:]}")

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from espnet_lp.data.errors import DataPrepError
+from espnet_lp.utils.workers import child_dies_with_parent
 
 ESPEAK_RATE = 22050
 # espeak-ng voice variants that sound distinct; 'f*' and a few named ones are female.
@@ -89,7 +90,8 @@ def synthesize(text: str, speaker: Speaker, rate_factor: float = 1.0,
     """
     cmd = [espeak_binary(), "-v", speaker.voice, "-p", str(speaker.pitch),
            "-s", str(int(round(speaker.rate * rate_factor))), "--stdout"]
-    proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False)
+    proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False,
+                          preexec_fn=child_dies_with_parent)
     if proc.returncode != 0:
         raise DataPrepError(f"espeak-ng failed on {text!r}: {proc.stderr.decode(errors='replace')}")
     pcm = _pcm_from_wav_stream(proc.stdout).astype(np.float32) / 32768.0

@@ -33,12 +33,24 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _set_pdeathsig(sig: int) -> bool:
+def _load_prctl():
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        return False
+        return None
+
+
+_prctl = _load_prctl()  # bound once: a forked child only calls it
+
+
+def _set_pdeathsig(sig: int) -> bool:
+    return _prctl is not None and _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+def child_dies_with_parent() -> None:
+    """``preexec_fn`` of :mod:`subprocess`: the child program is killed when this process
+    dies (Linux; elsewhere nothing happens)."""
+    _set_pdeathsig(signal.SIGKILL)
 
 
 def _watch_parent(parent_pid: int) -> None:

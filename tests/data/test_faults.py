@@ -413,3 +413,78 @@ def test_kd_cache_parallel_shards_and_a_killed_run(tiny_exp, en_inputs, tmp_path
     assert hidden_entries(killed) == []
     assert sorted(p.name for p in (killed / "data").iterdir()) == \
         sorted(p.name for p in (cache / "data").iterdir())
+
+
+# ---- decoding and export: a second writer, a killed run ---------------------------------------
+def infer_args(exp: Path, wav_scp: Path, out: Path):
+    return ["--asr_train_config", str(exp / "config.yaml"), "--asr_model_file",
+            str(exp / "model.pth"), "--data_path_and_name_and_type", f"{wav_scp},speech,sound",
+            "--output_dir", str(out), "--ngpu", "0", "--batch_size", "1", "--beam_size", "1",
+            "--ctc_weight", "1.0", "--nbest", "1", "--maxlenratio", "0.1"]
+
+
+def export_args(exp: Path, out: Path):
+    return ["--exp_dir", str(exp), "--asr_model_file", "model.pth", "--output_dir", str(out),
+            "--verify_wav_scp", "none"]
+
+
+KILLED_AFTER = """
+import importlib, os, signal, sys, threading, time
+from pathlib import Path
+out = Path(sys.argv[2])
+def children():
+    return [p for p in Path("/proc").glob("[0-9]*/stat")
+            if p.read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+def watch():  # SIGKILL once the staged output exists, mid-run (when no packer runs: the
+    # packer of espnet_lp.asr.export is not tied to its parent)
+    while not any(p.name.startswith("." + out.name + ".") for p in out.parent.glob(".*")):
+        time.sleep(0.01)
+    time.sleep(float(sys.argv[3]))
+    while True:
+        try:
+            if not children():
+                break
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+        time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGKILL)
+threading.Thread(target=watch, daemon=True).start()
+importlib.import_module("espnet_lp.bin." + sys.argv[1]).main(sys.argv[4:])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["asr_inference", "export_model"])
+def test_model_writers_refuse_a_second_run_and_recover_from_a_kill(
+        tiny_exp, en_inputs, tmp_path, capsys, caplog, command):
+    import importlib
+
+    main = importlib.import_module(f"espnet_lp.bin.{command}").main
+    keys = tmp_path / "wav.scp"
+    keys.write_text("".join((en_inputs / "data/dev_clean/wav.scp").read_text()
+                            .splitlines(keepends=True)[:2]))
+    out = tmp_path / "out"
+    if command == "asr_inference":
+        args, locked = infer_args(tiny_exp, keys, out), out
+    else:
+        args, locked = export_args(tiny_exp, out), out / "model_lp.zip"
+    release = hold_lock(locked)
+    try:
+        code, report = run_cli(main, args, capsys, caplog)
+    finally:
+        release()
+    assert code == 1 and "another process" in report and "Traceback" not in report
+    assert snapshot(out, hidden=False) in (None, {})
+    proc = subprocess.run([sys.executable, "-c", KILLED_AFTER, command,
+                           str(out if command == "asr_inference" else locked), "0.2", *args],
+                          cwd=ROOT, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert snapshot(out, hidden=False) in (None, {})  # nothing half-written is visible
+    code, report = run_cli(main, args, capsys, caplog)
+    assert code == 0, report
+    assert hidden_entries(tmp_path) == []
+    if command == "asr_inference":
+        assert len((out / "1best_recog/text").read_text().splitlines()) == 2
+    else:
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["export.json", "model_lp.zip", "model_stock.zip"]
