@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a trained model as two ``espnet_model_zoo`` zips, and prove the stock one loads.
+r"""Export a trained model as two ``espnet_model_zoo`` zips, and prove the stock one loads.
 
 Writes ``<output_dir>/<name>_lp.zip`` (``model: lp_espnet``, LP heads included; needs
 espnet-lp) and ``<output_dir>/<name>_stock.zip`` (``model: espnet``, stock ``model_conf``, no

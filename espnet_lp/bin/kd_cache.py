@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cache a teacher's top-k CTC posteriors per utterance, for ``kd_conf.teacher.cache_dir``.
+r"""Cache a teacher's top-k CTC posteriors per utterance, for ``kd_conf.teacher.cache_dir``.
 
 Sharded like pool scoring: run one job per ``--key_file`` (e.g. ``split_scps``-style key
 lists) with the same ``--output_dir``; every job writes ``<output_dir>/data/<utt>.npz`` and
