@@ -79,13 +79,10 @@ def _acquire(path: Path, wait: float = 0.0) -> bool:
             if time.monotonic() < deadline:
                 time.sleep(0.05)
                 continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                holder = Path(lock).read_text().split()[0]
-                raise ConcurrentWriteError(
-                    f"{path}: another process (pid {holder}) is writing it; wait until it "
-                    "has finished, or write elsewhere") from None
-            raise ConcurrentWriteError(f"{path}: another process is writing it; wait until it "
-                                       "has finished, or write elsewhere") from None
+            _remove_dirs(created)
+            raise ConcurrentWriteError(f"{path}: another process{_holder(lock)} is writing "
+                                       "it; wait until it has finished, or write elsewhere") \
+                from None
         # The holder before us may have removed the file it locked: lock what is there now.
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock))
@@ -110,9 +107,22 @@ def _release(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)  # while still holding it: see the check in _acquire
         os.close(entry[0])
-        for d in entry[2]:  # a refused or failed run leaves no new empty directory behind
-            with contextlib.suppress(OSError):
-                os.rmdir(d)
+        _remove_dirs(entry[2])  # a refused or failed run leaves no new empty directory
+
+
+def _remove_dirs(created: List[Path]) -> None:
+    for d in created:  # deepest first; only if still empty
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
+def _holder(lock: Path) -> str:
+    """`` (pid N)`` or `` (pid N on HOST)`` of a lock's holder, as it wrote it."""
+    try:
+        pid, host = lock.read_text().split()[:2]
+    except (OSError, ValueError):
+        return ""
+    return f" (pid {pid})" if host == HOST else f" (pid {pid} on {host})"
 
 
 def _make_parents(directory: Path) -> List[Path]:
