@@ -353,6 +353,13 @@ CASES = [
     Case("validate_negative_duration", "validate_data_dir", DEV, output=DEV,
          damage=lambda ws: edit_line(lambda w: w / "data/dev_clean/utt2dur", 1,
                                      wav_scp_line(ws)[0].encode() + b" -1\n")(ws)),
+    Case("validate_infinite_duration", "validate_data_dir", DEV, output=DEV,
+         damage=lambda ws: edit_line(lambda w: w / "data/dev_clean/utt2dur", 2,
+                                     wav_scp_line(ws, 2)[0].encode() + b" inf\n")(ws)),
+    Case("inputs_infinite_duration", "make_asr_inputs",
+         f"--token_list_dir {{ws}}/tokens --shape_dir {{ws}}/out {DEV}",
+         damage=lambda ws: edit_line(lambda w: w / "data/dev_clean/utt2dur", 2,
+                                     wav_scp_line(ws, 2)[0].encode() + b" inf\n")(ws)),
     Case("validate_missing_dir", "validate_data_dir", "{ws}/nope", output="{ws}/nope",
          names="{ws}/nope"),
     # split_scp

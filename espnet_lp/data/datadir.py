@@ -9,6 +9,7 @@ in ``untranscribed``; their ``text`` lines hold the id only, which ESPnet reads 
 transcript (``text_lengths == 0``). An empty transcript anywhere else is an error.
 """
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,9 +169,10 @@ class DataDir:
                 try:
                     utt2dur[utt] = float(value)
                 except ValueError:
-                    raise DataPrepError(
-                        f"{path / 'utt2dur'}: utterance {utt}: bad duration {value!r}"
-                    ) from None
+                    utt2dur[utt] = math.nan
+                if not 0 < utt2dur[utt] < math.inf:
+                    raise DataPrepError(f"{path / 'utt2dur'}: utterance {utt}: bad duration "
+                                        f"{value!r} (expected positive seconds)")
         wav_scp = read_kaldi_map(path / "wav.scp")
         for name, table in (("utt2spk", read_kaldi_map(path / "utt2spk")), ("text", text),
                             ("utt2dur", utt2dur)):

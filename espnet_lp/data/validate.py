@@ -1,6 +1,7 @@
 """Check a data directory the way Kaldi's ``utils/validate_data_dir.sh`` does."""
 
 import logging
+import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -74,10 +75,40 @@ def find_problems(
         check_audio_exists: Whether to stat every path in ``wav.scp`` (pipes are skipped).
     """
     d = Path(data_dir)
+    problems = _missing_files(d, require_text)
+    if problems:
+        return problems
+    tables: Dict[str, List[List[str]]] = {}
+    for name in ("utt2spk", "spk2utt", "wav.scp", "text", "utt2dur"):
+        if (d / name).is_file():
+            tables[name] = _read_lines(d / name, problems)
+            _check_sorted_unique(d / name, [r[0] for r in tables[name]], problems)
+    utts = [r[0] for r in tables["utt2spk"]]
+    if not utts and not problems:
+        problems.append(Problem("empty", str(d / "utt2spk"), "no utterances (empty data "
+                                "directory)"))
+    _check_speakers(d, tables, problems)
+    for name in ("wav.scp", "text", "utt2dur"):
+        if name in tables:
+            _check_same_keys("utt2spk", utts, d / name, [r[0] for r in tables[name]], problems)
+    _check_text(d, tables.get("text", []), utts, problems)
+    for lineno, row in enumerate(tables.get("utt2dur", []), 1):
+        try:
+            ok = len(row) == 2 and 0 < float(row[1]) < math.inf
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(Problem("format", f"{d / 'utt2dur'}:{lineno}",
+                                    "expected '<utt> <positive seconds>'", utt_id=row[0]))
+    _check_wav_scp(d, tables["wav.scp"], check_audio_exists, problems)
+    return problems
+
+
+def _missing_files(d: Path, require_text: bool) -> List[Problem]:
     problem = path_problem(d, "dir")
     if problem is not None:
         return [Problem("missing_file", str(d), f"data directory {problem}")]
-    problems: List[Problem] = []
+    problems = []
     required = ["utt2spk", "spk2utt", "wav.scp"] + (["text"] if require_text else [])
     for name in ("utt2spk", "spk2utt", "wav.scp", "text", "utt2dur", "untranscribed"):
         problem = path_problem(d / name)
@@ -85,19 +116,11 @@ def find_problems(
             problems.append(Problem("missing_file", str(d / name), "required file missing"))
         elif problem not in (None, "not found"):
             problems.append(Problem("missing_file", str(d / name), problem))
-    if problems:
-        return problems
+    return problems
 
-    tables: Dict[str, List[List[str]]] = {}
-    for name in ("utt2spk", "spk2utt", "wav.scp", "text", "utt2dur"):
-        if (d / name).is_file():
-            tables[name] = _read_lines(d / name, problems)
-            _check_sorted_unique(d / name, [r[0] for r in tables[name]], problems)
 
-    utts = [r[0] for r in tables["utt2spk"]]
-    if not utts and not problems:
-        problems.append(Problem("empty", str(d / "utt2spk"), "no utterances (empty data "
-                                "directory)"))
+def _check_speakers(d: Path, tables: Dict[str, List[List[str]]],
+                    problems: List[Problem]) -> None:
     for lineno, row in enumerate(tables["utt2spk"], 1):
         if len(row) != 2:
             problems.append(Problem("format", f"{d / 'utt2spk'}:{lineno}", "expected 2 fields"))
@@ -110,22 +133,23 @@ def find_problems(
                     "does not match utt2spk (or utterance ids are not prefixed consistently "
                     "with speaker ids, so the two sort orders differ)")
         )
-    for name in ("wav.scp", "text", "utt2dur"):
-        if name in tables:
-            _check_same_keys("utt2spk", utts, d / name, [r[0] for r in tables[name]], problems)
-    # Only a partly transcribed set (labeled + pool, for distillation) has empty transcripts,
-    # and exactly for the utterances it lists in ``untranscribed``.
+
+
+def _check_text(d: Path, rows: List[List[str]], utts: List[str],
+                problems: List[Problem]) -> None:
+    """Only a partly transcribed set (labeled + pool, for distillation) has empty transcripts,
+    and exactly for the utterances it lists in ``untranscribed``."""
     untranscribed = set()
     if (d / "untranscribed").is_file():
-        rows = _read_lines(d / "untranscribed", problems)
-        _check_sorted_unique(d / "untranscribed", [r[0] for r in rows], problems)
-        untranscribed = {r[0] for r in rows}
+        listed = _read_lines(d / "untranscribed", problems)
+        _check_sorted_unique(d / "untranscribed", [r[0] for r in listed], problems)
+        untranscribed = {r[0] for r in listed}
         unknown = sorted(untranscribed - set(utts))
         if unknown:
             problems.append(Problem("mismatch", str(d / "untranscribed"),
                                     f"{len(unknown)} utterances not in utt2spk",
                                     utt_id=unknown[0]))
-    for lineno, row in enumerate(tables.get("text", []), 1):
+    for lineno, row in enumerate(rows, 1):
         if len(row) < 2 and row[0] not in untranscribed:
             problems.append(Problem("empty_text", f"{d / 'text'}:{lineno}", "empty transcript",
                                     utt_id=row[0]))
@@ -133,15 +157,11 @@ def find_problems(
             problems.append(Problem("mismatch", f"{d / 'text'}:{lineno}",
                                     f"has a transcript but is listed in {d / 'untranscribed'}",
                                     utt_id=row[0]))
-    for lineno, row in enumerate(tables.get("utt2dur", []), 1):
-        try:
-            ok = len(row) == 2 and float(row[1]) > 0
-        except ValueError:
-            ok = False
-        if not ok:
-            problems.append(Problem("format", f"{d / 'utt2dur'}:{lineno}",
-                                    "expected '<utt> <positive seconds>'", utt_id=row[0]))
-    for lineno, row in enumerate(tables["wav.scp"], 1):
+
+
+def _check_wav_scp(d: Path, rows: List[List[str]], check_audio_exists: bool,
+                   problems: List[Problem]) -> None:
+    for lineno, row in enumerate(rows, 1):
         if len(row) < 2:
             problems.append(Problem("format", f"{d / 'wav.scp'}:{lineno}", "no audio path",
                                     utt_id=row[0]))
@@ -150,7 +170,6 @@ def find_problems(
             if problem is not None:
                 problems.append(Problem("missing_audio", f"{d / 'wav.scp'}:{lineno}",
                                         f"audio file {problem}: {row[1]}", utt_id=row[0]))
-    return problems
 
 
 def validate_data_dir(
