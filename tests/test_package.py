@@ -42,3 +42,19 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash tools/run_tests.sh" in readme
     assert "bash tools/run_tests.sh" in ci
+
+
+def test_cli_help_keeps_the_line_continuations_of_its_usage_examples():
+    """A backslash at a line end in a plain docstring joins the lines: ``--help`` would
+    show one mangled command. CLI docstrings with continuations must be raw strings."""
+    import ast
+
+    for path in sorted((ROOT / "espnet_lp" / "bin").glob("*.py")) + sorted(
+            (ROOT / "tools" / "bench").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        if not tree.body or not isinstance(getattr(tree.body[0], "value", None), ast.Constant):
+            continue
+        segment = ast.get_source_segment(source, tree.body[0])
+        assert not ("\\\n" in segment and not segment.startswith("r")), \
+            f"{path.relative_to(ROOT)}: make the module docstring a raw string (r\"\"\")"
