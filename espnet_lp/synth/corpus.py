@@ -87,6 +87,10 @@ def _already_made(record: Path, targets: List[Path], wanted: Dict, overwrite: bo
             old = {}
         if old.get("corpus") == name and old.get("config") == wanted["config"]:
             found = contents(targets)
+            if "contents" not in old:  # recorded by an earlier version: record them now
+                atomic_write_text(record, json.dumps({**old, "contents": found}, indent=2,
+                                                     sort_keys=True) + "\n")
+                old["contents"] = found
             if found == old.get("contents"):
                 logger.info("%s: already generated with this config", name)
                 return True

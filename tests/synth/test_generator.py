@@ -179,3 +179,19 @@ def test_too_many_eval_utterances_is_a_clear_error(tmp_path):
     with pytest.raises(DataPrepError, match="distinct sentences"):
         make_corpus(small_config(languages=("zh",), zh_chars=20, dev_utts=5000),
                     tmp_path, num_jobs=1)
+
+
+def test_a_changed_corpus_is_noticed_and_an_old_record_is_upgraded(tmp_path):
+    args = ["--out", str(tmp_path), "--languages", "zh", "--train_utts", "4", "--dev_utts", "2",
+            "--test_utts", "2", "--num_jobs", "1"]
+    synth_main(args)
+    record = tmp_path / "synth_meta" / "aishell.json"
+    full = json.loads(record.read_text())
+    record.write_text(json.dumps({k: v for k, v in full.items() if k != "contents"}))
+    synth_main(args)  # a record of an earlier version: accepted, completed
+    assert json.loads(record.read_text()) == full
+    next((tmp_path / "data_aishell/wav/dev").glob("*/*.wav")).unlink()
+    with pytest.raises(SystemExit):
+        synth_main(args)
+    synth_main(args + ["--overwrite"])
+    assert json.loads(record.read_text()) == full
