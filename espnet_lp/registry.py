@@ -24,11 +24,14 @@ def _checked_build_model(build_model):
     def checked(cls, args):
         from espnet2.tasks.asr import model_choices
 
-        from espnet_lp.asr.conf_check import check_model_conf
+        from espnet_lp.asr.conf_check import LP_MODEL_CONF, check_model_conf
 
         conf = getattr(args, "model_conf", None)
         name = getattr(args, "model", None) or "espnet"
-        if isinstance(conf, dict) and name in model_choices.classes:
+        # only our model, or LP options given to another: stock configs build as in stock
+        # ESPnet (some model classes take keys their signature does not show)
+        if isinstance(conf, dict) and name in model_choices.classes and (
+                name == "lp_espnet" or any(k in LP_MODEL_CONF for k in conf)):
             check_model_conf(name, model_choices.get_class(name), conf)
         return build_model(cls, args)
 
