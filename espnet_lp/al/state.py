@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import Pathlike, atomic_write_text, pid_alive
 
 
 class StateError(EspnetLPError):
@@ -155,7 +155,7 @@ class ExpDirLock:
         if host != socket.gethostname():
             raise StateError(f"{self.path}: held by process {pid} on {host}; if that run is "
                              "dead, remove the file")
-        if _alive(int(pid)):
+        if pid_alive(int(pid)):
             raise StateError(f"{self.path}: another run (pid {pid}) is using "
                              f"{self.path.parent}; wait for it or stop it")
         logging.getLogger(__name__).warning("%s: stale lock of dead process %s, taking over",
@@ -166,15 +166,3 @@ class ExpDirLock:
         with contextlib.suppress(FileNotFoundError):  # removed by hand meanwhile: fine
             if self.path.read_text().strip() == self.owner:
                 self.path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

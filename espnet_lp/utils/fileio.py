@@ -38,7 +38,10 @@ def temp_sibling(path: Pathlike, kind: str = "tmp") -> Path:
     return path.parent / f".{path.name}.{os.getpid()}@{HOST}.{uuid.uuid4().hex[:12]}.{kind}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (one of another user's counts)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -58,7 +61,7 @@ def _leftovers(path: Path, only_dead: bool) -> List[Path]:
             m = _TEMP.match(entry.name[len(prefix):])
             if m is None:
                 continue
-            if only_dead and (m["host"] != HOST or _pid_alive(int(m["pid"]))):
+            if only_dead and (m["host"] != HOST or pid_alive(int(m["pid"]))):
                 continue
             found.append(path.parent / entry.name)
     return found
@@ -136,7 +139,7 @@ def remove_stale_in(directory: Pathlike) -> None:
             parts = entry.name.split(".")
             if entry.name.startswith(".") and len(parts) >= 4 and parts[-1] in ("tmp", "old"):
                 m = _TEMP.match(".".join(parts[-3:]))
-                if m and m["host"] == HOST and not _pid_alive(int(m["pid"])):
+                if m and m["host"] == HOST and not pid_alive(int(m["pid"])):
                     remove_path(directory / entry.name)
 
 
