@@ -110,7 +110,7 @@ def make_inputs(args) -> None:
         for d, data in sets:
             try:
                 texts = shape_texts(data, new_list, args.token_type, new_bpe, args.sample_rate,
-                                    str(d))
+                                    str(d), unknown_is_error=not args.token_list_from)
             except DataPrepError as e:  # name the token list to be, not its temporary copy
                 raise DataPrepError(str(e).replace(str(new_list), str(token_list))) from None
             for name, text in texts.items():
