@@ -71,7 +71,8 @@ def _shard(wav_scp: Dict[str, str], out_dir: Path, nj: int) -> List[Path]:
 
 def decode_wavs(cfg, model_dir: Path, wavs: Dict[str, str], out_dir: Path,
                 decode_opts: Optional[List[str]] = None) -> Dict[str, str]:
-    """Decode ``wavs`` (id -> wav.scp entry) with stock ``asr_inference`` in nj shards.
+    """Decode ``wavs`` (id -> wav.scp entry) with ``asr_inference`` in nj shards (ESPnet's
+    decoding behind :mod:`espnet_lp.bin.asr_inference`'s input checks and atomic output).
 
     Args:
         cfg: The run's :class:`~espnet_lp.al.loop.ALConfig` (jobs, backend, options).
@@ -90,7 +91,7 @@ def decode_wavs(cfg, model_dir: Path, wavs: Dict[str, str], out_dir: Path,
     opts = cfg.decode_opts if decode_opts is None else decode_opts
     cmds, logs = [], []
     for job, key_file in enumerate(keys, 1):
-        cmds.append(python_module("espnet2.bin.asr_inference", [
+        cmds.append(python_module("espnet_lp.bin.asr_inference", [
             "--asr_train_config", model_dir / "config.yaml", "--asr_model_file", ckpt,
             "--data_path_and_name_and_type", f"{out_dir / 'wav.scp'},speech,sound",
             "--key_file", key_file, "--output_dir", out_dir / "split" / f"output.{job}",
@@ -104,7 +105,7 @@ def decode_wavs(cfg, model_dir: Path, wavs: Dict[str, str], out_dir: Path,
 
 
 def decode_sets(cfg, model_dir: Path, out_dir: Path) -> Dict[str, Dict[str, float]]:
-    """Decode every test set with stock ``asr_inference`` (nj shards); WER/CER per set."""
+    """Decode every test set with ``asr_inference`` (nj shards); WER/CER per set."""
     sets = {Path(s).name: DataDir.read(s) for s in cfg.test_sets}
     wavs: Dict[str, str] = {}
     for data in sets.values():

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from espnet_lp.al import report, selection
+from espnet_lp.al import config_check, report, selection
 from espnet_lp.al.annotation.layout import INITIAL
 from espnet_lp.al.commands import decode_sets, decode_wavs, lp_refit_command, score_pool
 from espnet_lp.al.commands import train_command
@@ -128,6 +128,7 @@ class ALConfig:
 
     def check(self) -> None:
         """Clear errors for values that cannot work (before anything is written)."""
+        config_check.check_types(self)
         for name in self.strategies:
             get_strategy(name)
         if len(set(self.strategies)) != len(self.strategies) or not self.strategies:
@@ -159,6 +160,12 @@ class ALConfig:
                      self.train_config]:
             if not Path(path).exists():
                 raise ALRunError(f"{path}: not found")
+        pool = DataDir.read(self.train_set)
+        if pool.utt2dur is None:
+            raise ALRunError(f"{self.train_set}: no utt2dur (prepare_data writes it)")
+        config_check.check_budgets(self, pool.utt2dur)
+        config_check.check_token_list(self)
+        config_check.check_sub_options(self)
         scored_by_lp = any(get_strategy(s).uses_lp_heads for s in self.strategies)
         if self.lp_refit and scored_by_lp and has_lp_decoder(
                 read_yaml(self.train_config, ALRunError, "training config") or {}):
@@ -248,9 +255,9 @@ class ALRun:
     def _claim(self) -> None:
         config = self.dir / "config.yaml"
         text = yaml.safe_dump({"digest": self.cfg.digest(), **asdict(self.cfg)}, sort_keys=False)
-        if config.is_file():
-            old = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-            if old.get("digest") != self.cfg.digest():
+        if os.path.lexists(config):
+            old = read_yaml(config, StateError, "run config")
+            if not isinstance(old, dict) or old.get("digest") != self.cfg.digest():
                 raise StateError(f"{config}: this exp dir was made with other settings; use "
                                  "another --al_dir, or remove it to start over")
         atomic_write_text(config, text)

@@ -15,15 +15,14 @@ peeks at the hidden transcripts of the pool, so it is an upper bound, not a usab
 import json
 import logging
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_lp.al.error_rates import ReportError, error_rates, read_text_file  # noqa: F401
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import Pathlike, atomic_file, path_problem
+from espnet_lp.utils.outputs import atomic_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +63,9 @@ class RoundRecord:
             raise ReportError(f"{self.path}: no results for set {set_name!r} "
                               f"(has: {', '.join(sorted(self.decode)) or 'none'})")
         v = scores.get(metric)
-        if not _is_number(v) or not math.isfinite(v):
+        if not _is_number(v) or not 0 <= v < math.inf:
             raise ReportError(f"{self.path}: decode.{set_name}.{metric} is {v!r}, "
-                              "expected a finite number")
+                              "expected a finite number >= 0")
         return float(v)
 
 
@@ -393,16 +392,8 @@ def plot_learning_curves(records: Sequence[RoundRecord], set_name: str, metric: 
 
 
 def _save_atomic(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
@@ -421,16 +412,20 @@ reach: labeled hours at which the seed-mean curve first reaches the {baseline} b
 
 
 def write_report(al_dir: Pathlike, sets: Sequence[str], metric: str,
-                 output_dir: Optional[Pathlike] = None, baseline: str = "random",
+                 output_dir: Optional[Pathlike] = None, baseline: Optional[str] = None,
                  plot: bool = True) -> Dict[str, Path]:
     """Write ``RESULTS.md``, ``results.json`` and ``learning_curve.png`` (first set).
+
+    The files replace an earlier report together (a killed run leaves the earlier one); a
+    second run writing the same report at the same time is refused.
 
     Args:
         al_dir: Directory searched for ``**/metrics.json``.
         sets: Evaluation sets to report, e.g. ``["dev_clean", "test_clean"]``.
         metric: ``wer`` or ``cer``.
         output_dir: Where to write (default: ``al_dir``).
-        baseline: Strategy whose final value is the hours-to-reach target.
+        baseline: Strategy whose final value is the hours-to-reach target; a name that
+            was not run is an error. Default: ``random``, when it was run.
         plot: Draw the learning curve (needs matplotlib).
 
     Returns:
@@ -440,7 +435,15 @@ def write_report(al_dir: Pathlike, sets: Sequence[str], metric: str,
     if not sets:
         raise ReportError("no evaluation sets given")
     out = Path(output_dir if output_dir is not None else al_dir)
+    problem = path_problem(out, "dir")
+    if problem not in (None, "not found"):
+        raise ReportError(f"{out}: output directory {problem}")
     records = collect(al_dir)
+    run = strategy_order(records)
+    if baseline is not None and baseline not in run:
+        raise ReportError(f"--baseline {baseline!r}: no such strategy under {al_dir} (has: "
+                          f"{', '.join(run)})")
+    baseline = baseline or "random"
     name = metric.upper()
     parts = [HEADER.format(al_dir=al_dir, n=len(records), name=name, baseline=baseline),
              "## Learning curves\n", results_table(records, sets, metric)]
@@ -452,14 +455,15 @@ def write_report(al_dir: Pathlike, sets: Sequence[str], metric: str,
         base_hours = next((r.hours_to_reach for r in rows if r.strategy == baseline), None)
         results["sets"][s] = {"target": target, "baseline_hours": base_hours,
                               "strategies": [asdict(r) for r in rows]}
-    paths = {}
+    paths = {"markdown": out / "RESULTS.md", "json": out / "results.json"}
     if plot:
-        paths["plot"] = plot_learning_curves(records, sets[0], metric,
-                                             out / "learning_curve.png")
+        paths["plot"] = out / "learning_curve.png"
         parts.append(f"## Plot: {sets[0]}\n\n![learning curve](learning_curve.png)\n")
-    paths["json"] = out / "results.json"
-    atomic_write_text(paths["json"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    paths["markdown"] = out / "RESULTS.md"
-    atomic_write_text(paths["markdown"], "\n".join(parts))
+    with atomic_outputs(files=list(paths.values())) as staged:
+        if plot:
+            plot_learning_curves(records, sets[0], metric, staged[paths["plot"]])
+        staged[paths["json"]].write_text(json.dumps(results, indent=2, ensure_ascii=False)
+                                         + "\n", encoding="utf-8")
+        staged[paths["markdown"]].write_text("\n".join(parts), encoding="utf-8")
     logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths

@@ -1,19 +1,19 @@
 """Per-shard score files of ``al_score`` and their merge.
 
 A shard writes ``score.<JOB>`` (``<utt_id> <score>`` per line, full float precision) and,
-for strategies with embeddings, ``embedding.<JOB>.npz`` (``ids``, ``embedding``), each
-atomically, so a shard's files exist only once it has finished.
+for strategies with embeddings, ``embedding.<JOB>.npz`` (``ids``, ``embedding``), together
+and atomically, so a shard's files exist only once it has finished.
 """
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import Pathlike
+from espnet_lp.utils.outputs import atomic_outputs
 
 
 class ScoreFileError(EspnetLPError, ValueError):
@@ -22,14 +22,19 @@ class ScoreFileError(EspnetLPError, ValueError):
 
 def write_shard(output_dir: Pathlike, job: int, ids: List[str], scores: List[float],
                 embeddings: Optional[np.ndarray] = None) -> None:
-    """Write one shard's scores (and embeddings, first, so ``score.<JOB>`` marks it done)."""
+    """Write one shard's scores (and embeddings) as one commit: a killed run leaves the
+    earlier files of the shard, never a mix; an embedding file of an earlier run is removed
+    when this one has none. A second writer of the shard is refused."""
     out = Path(output_dir)
-    if embeddings is not None:
-        fd, tmp = tempfile.mkstemp(prefix=f".embedding.{job}.", suffix=".npz", dir=out)
-        os.close(fd)
-        np.savez(tmp, ids=np.array(ids), embedding=embeddings)
-        os.replace(tmp, out / f"embedding.{job}.npz")
-    atomic_write_text(out / f"score.{job}", "".join(f"{u} {s!r}\n" for u, s in zip(ids, scores)))
+    score, embedding = out / f"score.{job}", out / f"embedding.{job}.npz"
+    files = [score] + ([embedding] if embeddings is not None else [])
+    stale = [embedding] if embeddings is None and os.path.lexists(embedding) else []
+    with atomic_outputs(files=files, remove=stale) as staged:
+        if embeddings is not None:
+            with open(staged[embedding], "wb") as f:
+                np.savez(f, ids=np.array(ids), embedding=embeddings)
+        staged[score].write_text("".join(f"{u} {s!r}\n" for u, s in zip(ids, scores)),
+                                 encoding="utf-8")
 
 
 def read_score_file(path: Pathlike) -> Dict[str, float]:

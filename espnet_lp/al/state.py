@@ -133,6 +133,11 @@ class ExpDirLock:
         self.owner = f"{os.getpid()} {socket.gethostname()}"
 
     def __enter__(self) -> "ExpDirLock":
+        from espnet_lp.utils.fileio import path_problem
+
+        problem = path_problem(self.path.parent, "dir")
+        if problem not in (None, "not found"):
+            raise StateError(f"{self.path.parent}: exp dir {problem}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:

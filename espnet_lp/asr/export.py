@@ -24,7 +24,15 @@ import torch
 import yaml
 
 from espnet_lp.errors import EspnetLPError
-from espnet_lp.utils.fileio import Pathlike, read_yaml
+from espnet_lp.utils.fileio import (
+    Pathlike,
+    atomic_file,
+    read_yaml,
+    remove_path,
+    remove_stale,
+    temp_sibling,
+)
+from espnet_lp.utils.workers import child_dies_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -165,18 +173,20 @@ def stage(config: Dict, state: Dict[str, torch.Tensor], staging: Path) -> List[s
 
 
 def pack_zip(staging: Path, extra: List[str], outpath: Path) -> None:
-    """Pack ``staging`` with ``python -m espnet2.bin.pack asr`` (ESPnet's packer)."""
+    """Pack ``staging`` with ``python -m espnet2.bin.pack asr`` (ESPnet's packer) into
+    ``outpath`` (atomically). The packer dies with this process."""
+    zipped = staging / "packed.zip"  # in the staging dir: goes with it, even after a kill
     cmd = [sys.executable, "-m", "espnet2.bin.pack", "asr",
            "--asr_train_config", "exp/config.yaml", "--asr_model_file", "exp/model.pth",
-           "--outpath", str(outpath.resolve())]
+           "--outpath", str(zipped.resolve())]
     for f in extra:
         cmd += ["--option", f]
-    tmp = outpath.with_name(f".{outpath.name}.tmp.zip")
-    cmd[cmd.index("--outpath") + 1] = str(tmp.resolve())
-    proc = subprocess.run(cmd, cwd=staging, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ExportError(f"espnet2.bin.pack failed for {outpath}:\n{proc.stderr[-2000:]}")
-    os.replace(tmp, outpath)
+    with atomic_file(outpath) as tmp:
+        proc = subprocess.run(cmd, cwd=staging, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, preexec_fn=child_dies_with_parent)
+        if proc.returncode != 0:
+            raise ExportError(f"espnet2.bin.pack failed for {outpath}:\n{proc.stderr[-2000:]}")
+        os.replace(zipped, tmp)
 
 
 def export_zips(exp_dir: Pathlike, output_dir: Pathlike, name: str = "model",
@@ -202,11 +212,16 @@ def export_zips(exp_dir: Pathlike, output_dir: Pathlike, name: str = "model",
     output_dir.mkdir(parents=True, exist_ok=True)
     out = {"checkpoint": ckpt}
     for kind, conf, weights in (("full", full, state), ("stock", stock, stock_state)):
-        staging = output_dir / f".staging_{kind}"
-        extra = stage(conf, weights, staging)
         out[kind] = output_dir / f"{name}_{'lp' if kind == 'full' else 'stock'}.zip"
-        pack_zip(staging, extra, out[kind])
-        shutil.rmtree(staging)
+        # a staging dir of this process only: concurrent exports into one directory do not
+        # meet, and one a killed export left is removed by the next (remove_stale)
+        remove_stale(out[kind])
+        staging = temp_sibling(out[kind])
+        try:
+            extra = stage(conf, weights, staging)
+            pack_zip(staging, extra, out[kind])
+        finally:
+            remove_path(staging)
         logger.info("Wrote %s", out[kind])
     return out
 

@@ -6,8 +6,9 @@ scaled by T^2 (Hinton et al.), averaged over valid frames. The model combines it
 """
 
 import math
+import numbers
 from abc import ABC, abstractmethod
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from typeguard import typechecked
@@ -19,9 +20,41 @@ from espnet_lp.asr.teacher import (
     build_teacher,
     check_teacher_spec,
 )
+from espnet_lp.errors import ModelConfigError
 
 FRAME_SELECT = ("all", "teacher_nonblank")
 UNLABELED = ("kl_only",)
+#: ``kd_conf`` options of ``ctc_kl`` a user sets (the teacher aside; the model passes blank_id).
+CTC_KL_OPTIONS = ("temperature", "frame_select", "unlabeled")
+
+
+def check_ctc_kl_options(conf: Mapping, where: str = "model_conf.kd_conf") -> None:
+    """Check ``ctc_kl`` options (all but the teacher) without building a teacher.
+
+    Args:
+        conf: Some of :data:`CTC_KL_OPTIONS` (a ``teacher`` key is left to the teacher's own
+            checks).
+        where: What to name in messages (``model_conf.kd_conf``, ``--kd_opts``).
+
+    Raises:
+        ModelConfigError: An unknown option or a bad value, named with the valid ones.
+    """
+    unknown = sorted(k for k in conf if k not in CTC_KL_OPTIONS + ("teacher",))
+    if unknown:
+        raise ModelConfigError(f"{where}: unknown ctc_kl option {unknown[0]!r}; valid: "
+                               f"{', '.join(CTC_KL_OPTIONS)}")
+    frame_select = conf.get("frame_select", "all")
+    if frame_select not in FRAME_SELECT:
+        raise ModelConfigError(f"{where}: frame_select must be one of {FRAME_SELECT}: "
+                               f"{frame_select!r}")
+    unlabeled = conf.get("unlabeled", "kl_only")
+    if unlabeled not in UNLABELED:
+        raise ModelConfigError(f"{where}: unlabeled must be one of {UNLABELED}: {unlabeled!r}")
+    temperature = conf.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+            or not 0 < temperature < math.inf:
+        raise ModelConfigError(f"{where}: temperature must be a positive number: "
+                               f"{temperature!r}")
 
 
 class AbsKDCriterion(torch.nn.Module, ABC):
@@ -62,18 +95,17 @@ class CTCKLCriterion(AbsKDCriterion):
             argmax is not blank: CTC posteriors are dominated by blank frames).
         unlabeled: How utterances without transcript are used: ``kl_only``.
         blank_id: Index of the CTC blank (the student model passes its own).
+
+    Raises:
+        ModelConfigError: A bad option (:func:`check_ctc_kl_options`), naming it.
     """
 
     @typechecked
     def __init__(self, teacher: Union[Dict, AbsTeacher], temperature: float = 1.0,
                  frame_select: str = "all", unlabeled: str = "kl_only", blank_id: int = 0):
         super().__init__()
-        if frame_select not in FRAME_SELECT:
-            raise ValueError(f"frame_select must be one of {FRAME_SELECT}: {frame_select!r}")
-        if unlabeled not in UNLABELED:
-            raise ValueError(f"unlabeled must be one of {UNLABELED}: {unlabeled!r}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive: {temperature}")
+        check_ctc_kl_options({"temperature": temperature, "frame_select": frame_select,
+                              "unlabeled": unlabeled}, "model_conf.kd_conf")
         # An AbsTeacher is not a Module: never in the state dict, optimizer or DDP wrapper.
         # A teacher spec is only checked here and loaded on first use (training), so that a
         # distilled student loads for decoding or scoring where its teacher does not exist.

@@ -33,8 +33,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--sets", nargs="+", required=True,
                    help="Evaluation sets to report (the plot shows the first)")
     g.add_argument("--metric", default="wer", choices=METRICS)
-    g.add_argument("--baseline", default="random",
-                   help="Strategy whose final value the others must reach")
+    g.add_argument("--baseline", type=str_or_none, default=None,
+                   help="Strategy whose final value the others must reach (default: random, "
+                        "when it was run)")
     g = parser.add_argument_group("output")
     g.add_argument("--output_dir", type=str_or_none, default=None,
                    help="Where to write the report (default: --al_dir)")

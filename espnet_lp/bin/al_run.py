@@ -34,6 +34,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Optional, Sequence
 
+from espnet_lp.al.config_check import parse_kd_opts
 from espnet_lp.al.loop import ALConfig, ALRun, ALRunError
 from espnet_lp.al.oracle import ORACLES, AnnotationPending
 from espnet_lp.al.scoring import STRATEGIES
@@ -127,7 +128,7 @@ def build_config(args) -> ALConfig:
     if args.warm_start_opts is not None:
         values["warm_start_opts"] = args.warm_start_opts
     if isinstance(values.get("warm_start_opts"), str):
-        values["warm_start_opts"] = shlex.split(values["warm_start_opts"])
+        values["warm_start_opts"] = _split(values["warm_start_opts"], "warm_start_opts")
     if not isinstance(values.get("warm_start_opts", []), list):
         raise ALRunError(f"{args.al_config}: warm_start_opts must be a string of options or a "
                          "list of them")
@@ -140,25 +141,26 @@ def build_config(args) -> ALConfig:
     values.update({k: v for k, v in flags.items() if v is not None})
     if "strategies" not in values:
         raise ALRunError("name the strategies (--strategies or strategies: in --al_config)")
-    kd_conf = dict(item.split("=", 1) for item in shlex.split(args.kd_opts))
     values.update(
         train_set=args.train_set, valid_set=args.valid_set, test_sets=args.test_sets,
         token_list=args.token_list, token_type=args.token_type, bpemodel=args.bpemodel,
-        train_config=args.train_config, train_opts=shlex.split(args.train_opts),
-        decode_opts=shlex.split(args.decode_opts), score_opts=shlex.split(args.score_opts),
-        lp_refit_opts=shlex.split(args.lp_refit_opts),
+        train_config=args.train_config, train_opts=_split(args.train_opts, "--train_opts"),
+        decode_opts=_split(args.decode_opts, "--decode_opts"),
+        score_opts=_split(args.score_opts, "--score_opts"),
+        lp_refit_opts=_split(args.lp_refit_opts, "--lp_refit_opts"),
         nj=args.nj, ngpu=args.ngpu, backend=args.backend, slurm_opts=args.slurm_opts,
         teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
-        kd_conf={k: _yaml_value(v) for k, v in kd_conf.items()}, kd_pool=args.kd_pool,
+        kd_conf=parse_kd_opts(args.kd_opts), kd_pool=args.kd_pool,
         cer_remove_spaces=args.cer_remove_spaces, metric=args.metric, oracle=args.oracle)
     known = {f.name for f in fields(ALConfig)}
     return ALConfig(**{k: v for k, v in values.items() if k in known})
 
 
-def _yaml_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
+def _split(text: str, flag: str):
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise ALRunError(f"{flag} {text!r}: {e}") from None
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:

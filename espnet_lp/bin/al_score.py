@@ -24,7 +24,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from espnet_lp.al.scoring import (
 )
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
 from espnet_lp.utils.espnet_loader import streaming_batches
+from espnet_lp.utils.outputs import output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -74,26 +75,80 @@ def _speech2text(args):
     from espnet2.bin.asr_inference import Speech2Text
 
     device = "cuda" if args.ngpu > 0 else "cpu"
-    return Speech2Text(asr_train_config=args.asr_train_config,
-                       asr_model_file=args.asr_model_file, device=device,
-                       beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=0.0,
-                       nbest=1)
+    try:
+        return Speech2Text(asr_train_config=args.asr_train_config,
+                           asr_model_file=args.asr_model_file, device=device,
+                           beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=0.0,
+                           nbest=1)
+    except RuntimeError as e:
+        if "Error(s) in loading state_dict" not in str(e):
+            raise
+        raise ScoringError(f"{args.asr_model_file} does not fit {args.asr_train_config}: "
+                           f"{' '.join(str(e).split())[:300]}") from None
 
 
 def _loader(args, speech2text):
-    if args.use_transcripts and not (args.data_dir / "text").is_file():
-        raise ScoringError(f"{args.data_dir}/text: missing; true_loss needs the pool's "
-                           "transcripts (simulation only)")
     return streaming_batches(speech2text.asr_train_args, args.data_dir, args.batch_size,
                              with_text=args.use_transcripts, key_file=args.key_file)
 
 
-def score_shard(args) -> int:
-    """Score the shard and write its files; return the number of utterances."""
+def check_options(args) -> None:
+    """The scoring options alone (also what ``al_run --score_opts`` is checked with)."""
     strategy = get_strategy(args.strategy)
     if strategy.simulation_only and not args.use_transcripts:
         raise ScoringError(f"{args.strategy} reads hidden transcripts: pass "
                            "--use_transcripts true (simulation only)")
+    for name, low in (("job", 1), ("round", 0), ("seed", 0), ("batch_size", 0),
+                      ("beam_size", 1), ("ngpu", 0)):
+        if getattr(args, name) < low:
+            raise ScoringError(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    if not 0.0 <= args.ctc_weight <= 1.0:
+        raise ScoringError(f"--ctc_weight must be in [0, 1], got {args.ctc_weight}")
+
+
+def check_inputs(args) -> None:
+    """Options, model files, the pool's data dir, key file and audio, and the output dir:
+    a mistake is one line naming it, before a model is loaded or a file written."""
+    from espnet_lp.utils.cli import check_data_args, check_model_files
+    from espnet_lp.utils.fileio import path_problem
+
+    check_options(args)
+    if args.ngpu > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ScoringError(f"--ngpu {args.ngpu}: no CUDA device here (use --ngpu 0)")
+    check_model_files(args.asr_train_config, args.asr_model_file)
+    problem = path_problem(args.data_dir, "dir")
+    if problem is not None:
+        raise ScoringError(f"{args.data_dir}: pool data dir {problem}")
+    check_data_args([f"{args.data_dir / 'wav.scp'},speech,sound"], args.key_file)
+    if args.use_transcripts and path_problem(args.data_dir / "text") is not None:
+        raise ScoringError(f"{args.data_dir / 'text'}: {path_problem(args.data_dir / 'text')};"
+                           f" {args.strategy} needs the pool's transcripts (simulation only)")
+    problem = path_problem(args.output_dir, "dir")
+    if problem not in (None, "not found"):
+        raise ScoringError(f"{args.output_dir}: output directory {problem}")
+
+
+def shard_files(args) -> Tuple[Path, Path]:
+    """The shard's score file and embedding file."""
+    return args.output_dir / f"score.{args.job}", args.output_dir / f"embedding.{args.job}.npz"
+
+
+def score_shard(args) -> int:
+    """Score the shard and write its files; return the number of utterances.
+
+    The shard's files are locked first (a second run of the same shard is refused) and
+    replaced together (a killed run leaves the previous ones).
+    """
+    check_inputs(args)
+    with output_lock(shard_files(args)):
+        return _score_shard(args)
+
+
+def _score_shard(args) -> int:
+    strategy = get_strategy(args.strategy)
     speech2text = _speech2text(args)
     model = speech2text.asr_model.eval()
     scorer = Scorer(model, seed=args.seed, round_index=args.round,
@@ -116,7 +171,6 @@ def score_shard(args) -> int:
             last_log = time.perf_counter()
             logger.info("%s: %d utterances, %.1f utt/s", args.strategy, len(ids),
                         len(ids) / (last_log - start))
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     write_shard(args.output_dir, args.job, ids, scores,
                 np.concatenate(embeddings) if embeddings else None)
     elapsed = time.perf_counter() - start

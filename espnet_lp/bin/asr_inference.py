@@ -42,14 +42,19 @@ def check_inputs(args) -> None:
     if args.model_tag is None:
         check_model_files(args.asr_train_config, args.asr_model_file)
     check_data_args(args.data_path_and_name_and_type, args.key_file)
+    check_options(args)
+    problem = path_problem(args.output_dir, "dir")
+    if problem not in (None, "not found"):
+        raise InputError(f"{args.output_dir}: output directory {problem}")
+
+
+def check_options(args) -> None:
+    """The decoding options alone (also what ``al_run --decode_opts`` is checked with)."""
     for name in ("batch_size", "nbest", "beam_size"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if not 0.0 <= args.ctc_weight <= 1.0:
         raise InputError(f"--ctc_weight must be in [0, 1], got {args.ctc_weight}")
-    problem = path_problem(args.output_dir, "dir")
-    if problem not in (None, "not found"):
-        raise InputError(f"{args.output_dir}: output directory {problem}")
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:

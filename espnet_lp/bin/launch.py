@@ -16,6 +16,7 @@ Usage:
 
 import argparse
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -46,6 +47,8 @@ def split_spec(head: Sequence[str], cmd: Sequence[str]) -> Tuple[range, str, Lis
     if not cmd:
         raise JobError("launch: no command after '--'")
     jobs = range(1, 2)
+    if head and head[0].startswith("JOB=") and not JOB_RANGE.match(head[0]):
+        raise JobError(f"launch: bad job range {head[0]} (want JOB=1:N, N >= 1)")
     if head and JOB_RANGE.match(head[0]):
         first, last = map(int, JOB_RANGE.match(head[0]).groups())
         if first < 1 or last < first:
@@ -59,12 +62,29 @@ def split_spec(head: Sequence[str], cmd: Sequence[str]) -> Tuple[range, str, Lis
     return jobs, head[0], cmd
 
 
+def _check_log(log: Path) -> None:
+    """A log path that cannot be written (a directory, under a file) is one line."""
+    from espnet_lp.utils.fileio import path_problem
+
+    problem = path_problem(log)
+    if problem not in (None, "not found"):
+        raise JobError(f"launch: log {log}: {problem}")
+
+
 def launch(args) -> None:
     """Run the jobs; raise :class:`JobError` when one fails."""
+    for name in ("max_parallel", "ngpu"):
+        if getattr(args, name) < 0:
+            raise JobError(f"launch: --{name} must be >= 0, got {getattr(args, name)}")
     jobs, log, cmd = split_spec(args.spec, args.command)
     backend = Backend(args.backend, args.slurm_opts)
     cmds = [[c.replace("JOB", str(j)) for c in cmd] for j in jobs]
     logs = [Path(log.replace("JOB", str(j))) for j in jobs]
+    for path in logs:
+        _check_log(path)
+    program = cmds[0][0] if args.backend == "local" else "srun"
+    if shutil.which(program) is None:
+        raise JobError(f"launch: {program}: command not found (job backend {args.backend!r})")
     run_jobs(cmds, logs, args.max_parallel or len(cmds), backend, ngpu=args.ngpu)
 
 

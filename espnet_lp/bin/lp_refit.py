@@ -18,6 +18,7 @@ Usage:
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -25,6 +26,7 @@ from espnet_lp.asr.lp_losses import LP_LOSSES
 from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool
 from espnet_lp.utils.espnet_loader import streaming_batches
+from espnet_lp.utils.outputs import output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,74 @@ def _batches(train_args, data_dir: Path, batch_size: int, device: str):
                batch["text_lengths"])
 
 
+def check_options(args) -> None:
+    """The refit options alone (also what ``al_run --lp_refit_opts`` is checked with)."""
+    if args.steps < 1 or not 0.0 <= args.valid_fraction < 1.0:
+        raise LPRefitError(f"--steps must be >= 1 and --valid_fraction in [0, 1): "
+                           f"{args.steps}, {args.valid_fraction}")
+    for name, value, ok, want in (
+            ("batch_size", args.batch_size, args.batch_size >= 1, ">= 1"),
+            ("lr", args.lr, 0 < args.lr < math.inf, "a positive number"),
+            ("weight_decay", args.weight_decay, 0 <= args.weight_decay < math.inf, ">= 0"),
+            ("combined_weight", args.combined_weight, 0 <= args.combined_weight < math.inf,
+             ">= 0"), ("ngpu", args.ngpu, args.ngpu >= 0, ">= 0")):
+        if not ok:
+            raise LPRefitError(f"--{name} must be {want}, got {value}")
+
+
+def report_file(args) -> Path:
+    """``<output_file>.json``: the refit's figures."""
+    return args.output_file.with_suffix(".json")
+
+
+def check_inputs(args) -> None:
+    """Options, model files, the held-out data dir and the output file, before a model is
+    loaded or anything written."""
+    from espnet_lp.utils.cli import check_data_args, check_model_files
+    from espnet_lp.utils.fileio import path_problem
+
+    check_options(args)
+    check_model_files(str(args.asr_train_config), str(args.asr_model_file))
+    problem = path_problem(args.data_dir, "dir")
+    if problem is not None:
+        raise LPRefitError(f"{args.data_dir}: held-out data dir {problem}")
+    for name in ("wav.scp", "text"):
+        if path_problem(args.data_dir / name) is not None:
+            raise LPRefitError(f"{args.data_dir / name}: {path_problem(args.data_dir / name)}")
+    check_data_args([f"{args.data_dir / 'wav.scp'},speech,sound"])
+    for path in (args.output_file, report_file(args)):
+        if path.resolve() in (args.asr_model_file.resolve(), args.asr_train_config.resolve()):
+            raise LPRefitError(f"--output_file {args.output_file}: would overwrite the model "
+                               f"it refits ({path}); write another file")
+        if path.is_dir():
+            raise LPRefitError(f"{path}: is a directory; --output_file names a checkpoint "
+                               "file")
+
+
+def check_transcripts_fit(args, train_args) -> None:
+    """The held-out transcripts are in the model's tokens (not those of another corpus,
+    which would all be ``<unk>``)."""
+    from espnet_lp.data.asr_inputs import check_unknown_tokens
+    from espnet_lp.data.datadir import DataDir
+    from espnet_lp.data.errors import DataPrepError
+
+    try:
+        check_unknown_tokens(DataDir.read(args.data_dir).text.values(), train_args.token_list,
+                             train_args.token_type, getattr(train_args, "bpemodel", None),
+                             f"{args.data_dir / 'text'}",
+                             f"the token list of {args.asr_train_config}")
+    except DataPrepError as e:
+        raise LPRefitError(str(e)) from None
+
+
 def refit(args) -> dict:
-    """Load, collect, refit, write; return the report."""
+    """Check, load, collect, refit, write; return the report."""
+    check_inputs(args)
+    with output_lock([args.output_file, report_file(args)]):
+        return _refit(args)
+
+
+def _refit(args) -> dict:
     import torch
     from espnet2.tasks.asr import ASRTask
 
@@ -80,18 +148,18 @@ def refit(args) -> dict:
         collect_held_out,
         refit_heads,
     )
-    from espnet_lp.utils.fileio import atomic_file, atomic_write_text
+    from espnet_lp.utils.outputs import atomic_outputs
 
-    for path in (args.asr_train_config, args.asr_model_file, args.data_dir / "wav.scp",
-                 args.data_dir / "text"):
-        if not path.is_file():
-            raise LPRefitError(f"{path}: not found")
-    if args.steps < 1 or not 0.0 <= args.valid_fraction < 1.0:
-        raise LPRefitError(f"--steps must be >= 1 and --valid_fraction in [0, 1): "
-                           f"{args.steps}, {args.valid_fraction}")
     device = "cuda" if args.ngpu > 0 else "cpu"
-    model, train_args = ASRTask.build_model_from_file(args.asr_train_config,
-                                                      args.asr_model_file, device)
+    try:
+        model, train_args = ASRTask.build_model_from_file(args.asr_train_config,
+                                                          args.asr_model_file, device)
+    except RuntimeError as e:
+        if "Error(s) in loading state_dict" not in str(e):
+            raise
+        raise LPRefitError(f"{args.asr_model_file} does not fit {args.asr_train_config}: "
+                           f"{' '.join(str(e).split())[:300]}") from None
+    check_transcripts_fit(args, train_args)
     try:
         lp = check_refittable(getattr(model, "lp_decoder", None))
     except ValueError as e:
@@ -109,10 +177,10 @@ def refit(args) -> dict:
                          loss=None if args.loss == "model" else args.loss,
                          reinit=args.reinit, valid_fraction=args.valid_fraction, seed=args.seed)
     report.update(data_dir=str(args.data_dir), source_model=str(args.asr_model_file))
-    with atomic_file(args.output_file) as tmp:
-        torch.save(model.state_dict(), tmp)
-    atomic_write_text(args.output_file.with_suffix(".json"),
-                      json.dumps(report, indent=1, sort_keys=True) + "\n")
+    with atomic_outputs(files=[args.output_file, report_file(args)]) as staged:
+        torch.save(model.state_dict(), staged[args.output_file])
+        staged[report_file(args)].write_text(json.dumps(report, indent=1, sort_keys=True)
+                                             + "\n", encoding="utf-8")
     logger.info("wrote %s", args.output_file)
     return report
 

@@ -10,7 +10,7 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
@@ -180,8 +180,28 @@ def shape_texts(data: DataDir, token_list: Pathlike, token_type: str = "char",
     return out
 
 
+def check_unknown_tokens(texts: Iterable[str], tokens: Sequence[str], token_type: str,
+                         bpemodel: Optional[Pathlike], name: str, token_list: str,
+                         hint: str = "is the data from another corpus than the model?") -> None:
+    """Transcripts half or more of whose tokens are not in ``tokens`` are an error (a
+    model's token list and data of another corpus); 2% or more a warning.
+
+    Raises:
+        DataPrepError: Naming ``name``, the share and the most frequent unknown tokens.
+    """
+    tok = build_tokenizer(token_type, bpemodel)
+    known, total, unknown = set(tokens), 0, Counter()
+    for text in texts:
+        seq = tok.text2tokens(text)
+        total += len(seq)
+        unknown.update(t for t in seq if t not in known)
+    _check_unknown_share(unknown, total, token_list, name, True, hint)
+
+
 def _check_unknown_share(unknown: Counter, total: int, token_list: Pathlike, name: str,
-                         is_error: bool) -> None:
+                         is_error: bool, hint: str = "is the token list from another corpus? "
+                         "Make it from this corpus's training text (--token_list_from)"
+                         ) -> None:
     share = sum(unknown.values()) / max(total, 1)
     if share == 0:
         return
@@ -189,8 +209,7 @@ def _check_unknown_share(unknown: Counter, total: int, token_list: Pathlike, nam
     message = (f"{name}: {share:.1%} of the transcript tokens are not in {token_list} and "
                f"become <unk> (most frequent: {examples})")
     if is_error and share >= UNK_ERROR_SHARE:
-        raise DataPrepError(message + "; is the token list from another corpus? Make it from "
-                            "this corpus's training text (--token_list_from)")
+        raise DataPrepError(f"{message}; {hint}")
     if share >= UNK_WARN_SHARE:
         logger.warning("%s", message)
 

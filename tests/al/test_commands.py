@@ -65,7 +65,7 @@ def test_warm_start_options_apply_to_warm_started_rounds_only(tmp_path):
     ({"strategies": ["rand"]}, "unknown strategy 'rand'"),
     ({"strategies": []}, "distinct and not empty"),
     ({"initial": {"minutes": 3}}, "initial"),
-    ({"rounds": -1}, "rounds must be >= 0"),
+    ({"rounds": -1}, "rounds must be an integer >= 0"),
     ({"retrain": "finetune"}, "retrain must be scratch or warm_start"),
     ({"cost": "tokens"}, "cost must be one of"),
     ({"metric": "bleu"}, "metric must be one of"),

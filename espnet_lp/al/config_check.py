@@ -1,0 +1,190 @@
+"""Checks of an active-learning run's config against its data, before anything is written.
+
+:meth:`espnet_lp.al.loop.ALConfig.check` runs these: a value of the wrong type in the
+``--al_config`` yaml, a budget that selects nothing or more than the pool holds, a token list
+from another corpus, or a bad option in ``--decode_opts``/``--score_opts``/``--lp_refit_opts``/
+``--kd_opts`` is one line naming it, instead of a failure minutes later inside a training or
+decoding job (after the exp dir was claimed).
+"""
+
+import argparse
+import numbers
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
+
+from espnet_lp.errors import EspnetLPError
+
+#: The yaml keys of a run and the type each must have (name for messages, check).
+_TYPES = {
+    "rounds": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "seed": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "num_clusters": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "nj": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "ngpu": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "lp_refit": ("true or false", lambda v: isinstance(v, bool)),
+    "strategies": ("a list of strategy names",
+                   lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v)),
+    "cost": ("a string", lambda v: isinstance(v, str)),
+    "retrain": ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _error(message: str) -> EspnetLPError:
+    from espnet_lp.al.loop import ALRunError
+
+    return ALRunError(message)
+
+
+def check_types(cfg) -> None:
+    """Each setting has the type it needs (a yaml ``seed: 1.5`` or ``lp_refit: maybe``)."""
+    for key, (want, ok) in _TYPES.items():
+        value = getattr(cfg, key)
+        if not ok(value):
+            raise _error(f"{key} must be {want}, got {value!r}")
+
+
+def check_budgets(cfg, durations: Mapping[str, float]) -> None:
+    """The initial set and every round select something, and no more than the pool holds.
+
+    Args:
+        cfg: The run's config.
+        durations: The training pool's ``utt2dur`` (id -> seconds).
+    """
+    from espnet_lp.al.selection import Budget
+
+    initial = Budget.from_config(cfg.initial, "initial")
+    per_round = Budget.from_config(cfg.budget_per_round, "budget_per_round")
+    n, hours = len(durations), sum(durations.values()) / 3600.0
+    pool = f"the training pool {cfg.train_set} ({n} utterances, {hours:.3f} h)"
+    if (initial.utterances or initial.hours or 0) <= 0:
+        raise _error(f"initial: the budget ({initial.describe()}) selects nothing")
+    whole = (initial.utterances is not None and initial.utterances >= n) or \
+        (initial.hours is not None and initial.hours >= hours)
+    if whole and (cfg.rounds > 0 or (initial.utterances or 0) > n):
+        raise _error(f"initial: {initial.describe()} is {pool} or more: nothing would be "
+                     "left to select")
+    if cfg.rounds == 0:
+        return
+    if (per_round.utterances or per_round.hours or 0) <= 0:
+        raise _error(f"budget_per_round: the budget ({per_round.describe()}) selects nothing "
+                     "in every round")
+    left = n - initial.utterances if initial.utterances is not None else n
+    if (per_round.utterances is not None and per_round.utterances > left) or \
+            (per_round.hours is not None and per_round.hours > hours):
+        raise _error(f"budget_per_round: {per_round.describe()} is more than {pool} holds "
+                     "after the initial set")
+
+
+def check_token_list(cfg) -> None:
+    """The validation and test sets have transcripts, and the token list fits them (a list
+    from another corpus would make most of them ``<unk>``)."""
+    from espnet_lp.data.asr_inputs import shape_texts
+    from espnet_lp.data.datadir import DataDir
+    from espnet_lp.data.errors import DataPrepError
+
+    for path in dict.fromkeys([cfg.valid_set, *cfg.test_sets]):
+        try:
+            data = DataDir.read(path)
+            if data.text is None:
+                raise _error(f"{path}: no text; validation and test sets need transcripts")
+            shape_texts(data, cfg.token_list, cfg.token_type, cfg.bpemodel, name=str(path),
+                        unknown_is_error=True)
+        except DataPrepError as e:
+            raise _error(str(e)) from None
+
+
+def parse_options(parser: argparse.ArgumentParser, flag: str, opts: Sequence[str],
+                  given: Dict[str, object]) -> argparse.Namespace:
+    """Parse ``opts`` (a run's extra options of a sub-command) as the sub-command will.
+
+    Args:
+        parser: The sub-command's parser.
+        flag: The al_run flag they came from (for messages), e.g. ``--decode_opts``.
+        opts: The options.
+        given: Options the loop sets itself -> a placeholder value; ``opts`` must not set
+            them (later options win in argparse: the loop's would be replaced).
+
+    Raises:
+        ALRunError: An unknown option, a bad value, or one of ``given``.
+    """
+    def error(message: str):
+        raise _error(f"{flag} {' '.join(opts)!r}: {message}")
+
+    parser.error = error
+    placeholders: List[str] = []
+    for name, value in given.items():
+        placeholders += [f"--{name}", str(value)]
+    args = parser.parse_args(placeholders + list(opts))
+    plain = parser.parse_args(placeholders)
+    for name in given:
+        if getattr(args, name) != getattr(plain, name):
+            error(f"--{name} is set by the loop itself, not through {flag}")
+    return args
+
+
+def check_sub_options(cfg) -> None:
+    """``decode_opts``, ``score_opts`` and ``lp_refit_opts`` are options the sub-commands
+    take, with values they accept; ``kd_conf`` holds valid ``ctc_kl`` options."""
+    from espnet_lp.bin import al_score, asr_inference, lp_refit
+
+    model = {"asr_train_config": "config.yaml", "asr_model_file": "model.pth"}
+    args = parse_options(asr_inference.get_parser(), "--decode_opts", cfg.decode_opts, {
+        **model, "output_dir": "out", "data_path_and_name_and_type": "wav.scp,speech,sound",
+        "key_file": "keys"})
+    _as_run_error(asr_inference.check_options, args, "--decode_opts")
+    args = parse_options(al_score.get_parser(), "--score_opts", cfg.score_opts, {
+        **model, "strategy": "random", "data_dir": "pool", "output_dir": "out",
+        "key_file": "keys", "job": 1, "seed": cfg.seed, "round": 0})
+    _as_run_error(al_score.check_options, args, "--score_opts")
+    args = parse_options(lp_refit.get_parser(), "--lp_refit_opts", cfg.lp_refit_opts, {
+        **model, "data_dir": "valid", "output_file": "out.pth", "seed": cfg.seed})
+    _as_run_error(lp_refit.check_options, args, "--lp_refit_opts")
+    check_kd(cfg)
+
+
+def _as_run_error(check: Callable, args, flag: str) -> None:
+    try:
+        check(args)
+    except EspnetLPError as e:
+        raise _error(f"{flag}: {e}") from None
+
+
+def check_kd(cfg) -> None:
+    """Distillation settings: weight, teacher spec and ``ctc_kl`` options."""
+    from espnet_lp.asr.kd import check_ctc_kl_options
+    from espnet_lp.asr.teacher import read_teacher_spec
+
+    if not 0.0 <= cfg.kd_weight < 1.0:
+        raise _error(f"--kd_weight must be in [0, 1), got {cfg.kd_weight}")
+    if cfg.kd_weight > 0:
+        read_teacher_spec(cfg.teacher_spec)
+    try:
+        check_ctc_kl_options(cfg.kd_conf, "--kd_opts")
+    except EspnetLPError as e:
+        raise _error(str(e)) from None
+
+
+def parse_kd_opts(text: str) -> Optional[Dict[str, object]]:
+    """``--kd_opts 'temperature=2.0 frame_select=teacher_nonblank'`` -> a mapping of yaml
+    values."""
+    import shlex
+
+    import yaml
+
+    conf = {}
+    try:
+        items = shlex.split(text)
+    except ValueError as e:
+        raise _error(f"--kd_opts {text!r}: {e}") from None
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise _error(f"--kd_opts {text!r}: {item!r} is not KEY=VALUE")
+        try:
+            conf[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise _error(f"--kd_opts {text!r}: {item!r}: the value is not yaml") from None
+    return conf
