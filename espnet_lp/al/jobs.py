@@ -1,7 +1,8 @@
 """Run sub-commands (training, sharded decoding and scoring, teacher caching) on a backend.
 
 Every command is a separate process (``python -m ...``) with its output in a log file, as
-ESPnet's ``run.pl``/``slurm.pl`` run them:
+ESPnet's ``run.pl``/``slurm.pl`` run them (local ``python -m`` jobs are forked from an
+interpreter with ESPnet imported, :mod:`espnet_lp.al.preloaded`, to skip 8-15 s of imports):
 
 - ``local``: processes on this machine, up to ``max_parallel`` at once;
 - ``slurm``: each command is one Slurm job step submitted with ``srun`` (plus the user's
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from espnet_lp.al import preloaded
 from espnet_lp.errors import EspnetLPError
 
 logger = logging.getLogger(__name__)
@@ -107,9 +109,18 @@ def run_jobs(cmds: Sequence[Sequence[str]], logs: Sequence[Path], max_parallel: 
             line = backend.wrap(cmd, log, ngpu)
             handle.write("# " + shlex.join(line) + "\n")
             handle.flush()
+            module = preloaded.module_of(line) if backend.name == "local" else None
+            proc = None
             try:
-                proc = subprocess.Popen(line, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                if module is not None and preloaded.enabled():
+                    try:
+                        proc = preloaded.PreloadedJob(module, line[3:], log, env)
+                    except preloaded.ZygoteError as e:
+                        logger.warning("%s; running %s as a plain process", e, module)
+                if proc is None:
+                    proc = subprocess.Popen(line, stdout=handle, stderr=subprocess.STDOUT,
+                                            env=env, stdin=subprocess.DEVNULL,
+                                            preexec_fn=_die_with_parent)
             except FileNotFoundError:
                 handle.close()
                 raise JobError(f"{line[0]}: command not found (job backend "
