@@ -12,6 +12,7 @@ may ``simulation_only`` (false), but ``true_loss`` is always marked simulation o
 peeks at the hidden transcripts of the pool, so it is an upper bound, not a usable method.
 """
 
+import contextlib
 import json
 import logging
 import math
@@ -354,8 +355,9 @@ def summary_table(target: Optional[float], rows: Sequence[StrategySummary], metr
 
 # --------------------------------------------------------------------------- plot
 def plot_learning_curves(records: Sequence[RoundRecord], set_name: str, metric: str,
-                         path: Pathlike) -> Path:
-    """Draw the metric (%) against labeled hours, one line per strategy, to a PNG (atomic).
+                         path: Pathlike, atomic: bool = True) -> Path:
+    """Draw the metric (%) against labeled hours, one line per strategy, to a PNG (atomic,
+    unless ``atomic`` is false: ``path`` is a staged file already).
 
     Lines are seed means; with several seeds a shaded band spans min to max over seeds.
     Simulation-only strategies are dashed and labelled so.
@@ -388,11 +390,8 @@ def plot_learning_curves(records: Sequence[RoundRecord], set_name: str, metric: 
     several = any(len(c.per_seed) > 1 for c in all_curves)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=9,
               title="mean over seeds\nband: min–max" if several else None, title_fontsize=9)
-    return _save_atomic(fig, Path(path))
-
-
-def _save_atomic(fig, path: Path) -> Path:
-    with atomic_file(path) as tmp:
+    path = Path(path)
+    with atomic_file(path) if atomic else contextlib.nullcontext(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     return path
 
@@ -461,7 +460,7 @@ def write_report(al_dir: Pathlike, sets: Sequence[str], metric: str,
         parts.append(f"## Plot: {sets[0]}\n\n![learning curve](learning_curve.png)\n")
     with atomic_outputs(files=list(paths.values())) as staged:
         if plot:
-            plot_learning_curves(records, sets[0], metric, staged[paths["plot"]])
+            plot_learning_curves(records, sets[0], metric, staged[paths["plot"]], atomic=False)
         staged[paths["json"]].write_text(json.dumps(results, indent=2, ensure_ascii=False)
                                          + "\n", encoding="utf-8")
         staged[paths["markdown"]].write_text("\n".join(parts), encoding="utf-8")

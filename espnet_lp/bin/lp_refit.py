@@ -178,7 +178,8 @@ def _refit(args) -> dict:
                          reinit=args.reinit, valid_fraction=args.valid_fraction, seed=args.seed)
     report.update(data_dir=str(args.data_dir), source_model=str(args.asr_model_file))
     with atomic_outputs(files=[args.output_file, report_file(args)]) as staged:
-        torch.save(model.state_dict(), staged[args.output_file])
+        with open(staged[args.output_file], "wb") as f:  # (a path would name the archive
+            torch.save(model.state_dict(), f)  # after the temporary file: other bytes each run)
         staged[report_file(args)].write_text(json.dumps(report, indent=1, sort_keys=True)
                                              + "\n", encoding="utf-8")
     logger.info("wrote %s", args.output_file)
