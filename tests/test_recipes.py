@@ -88,11 +88,15 @@ def test_help_lists_the_flags_users_expect():
     (["--stage", "9"], "the last stage is 7"),
     (["--stage", "5", "--stop_stage", "3"], "--stop_stage 3 is before --stage 5"),
     (["--no_such_flag", "1"], "unknown option --no_such_flag"),
+    (["--stop_stage", "last"], "--stop_stage must be a non-negative integer"),
+    (["--nj", "two"], "--nj must be a non-negative integer"),
+    (["--nj", "0"], "--nj must be at least 1"),
 ])
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, args, message):
     work = copy_recipe(tmp_path, "librispeech_100")
     proc = run(work, *args)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
     assert not (work / "data").exists() and not (work / "downloads").exists()
 
 

@@ -119,6 +119,10 @@ for n in stage stop_stage nj ngpu nbpe kd_topk export_verify_num; do
         exit 2
     fi
 done
+if [ "${nj}" -lt 1 ]; then
+    log "Error: --nj must be at least 1, got ${nj}"
+    exit 2
+fi
 if [ "${stage}" -gt 7 ]; then
     log "Error: --stage ${stage}: the last stage is 7"
     exit 2
