@@ -6,7 +6,7 @@
 # Outputs stay in the recipe dir (egs/<recipe>/al1/{downloads,data,exp}, git-ignored).
 #
 # Usage:
-#   bash tools/run_demo.sh                 # LibriSpeech recipe (about 23 min on 2 CPU cores)
+#   bash tools/run_demo.sh                 # LibriSpeech recipe (about 14 min on 2 CPU cores)
 #   bash tools/run_demo.sh --aishell       # the AISHELL-1 recipe the same way
 #   bash tools/run_demo.sh --seeds "0 1"   # other options go to run.sh
 set -euo pipefail
