@@ -8,7 +8,7 @@ default for models that do not keep padding out (``--batch_size 0``, auto): in p
 models padded frames leak through the frontend, the subsampling mask and the convolution
 modules, so batching would make an utterance's score depend on its neighbours and on the
 sharding. LP models (``model_conf.mask_padding: true``, the default) are scored in batches of
-8, with the same scores.
+16 utterances of similar length (sorted 512 at a time), with the same scores.
 
 Usage:
     python -m espnet_lp.bin.al_score --strategy loss_prediction \
@@ -38,7 +38,7 @@ from espnet_lp.al.scoring import (
     score_batch,
 )
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
-from espnet_lp.utils.espnet_loader import streaming_batches
+from espnet_lp.utils.espnet_loader import length_sorted_batches, streaming_batches
 from espnet_lp.utils.outputs import output_lock
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--data_dir", type=Path, required=True, help="Pool data dir (wav.scp)")
     g.add_argument("--key_file", type=str_or_none, default=None, help="Shard: ids to score")
     g.add_argument("--batch_size", type=int, default=0,
-                   help="0: 8 for models with mask_padding (batch-invariant), else 1")
+                   help="0: 16 for models with mask_padding (batch-invariant), else 1")
     g = parser.add_argument_group("output")
     g.add_argument("--output_dir", type=Path, required=True)
     g.add_argument("--job", type=int, default=1, help="Shard number (score.<job>)")
@@ -88,8 +88,13 @@ def _speech2text(args):
 
 
 def _loader(args, speech2text):
-    return streaming_batches(speech2text.asr_train_args, args.data_dir, args.batch_size,
-                             with_text=args.use_transcripts, key_file=args.key_file)
+    if args.batch_size == 1:
+        return streaming_batches(speech2text.asr_train_args, args.data_dir, 1,
+                                 with_text=args.use_transcripts, key_file=args.key_file)
+    # batch-invariant model: batches of similar length, so that less padding is computed
+    singles = streaming_batches(speech2text.asr_train_args, args.data_dir, 1,
+                                with_text=args.use_transcripts, key_file=args.key_file)
+    return length_sorted_batches(singles, args.batch_size, window=32 * args.batch_size)
 
 
 def check_options(args) -> None:
@@ -155,7 +160,7 @@ def _score_shard(args) -> int:
                     beam_search=lambda: speech2text)
     device = next(model.parameters()).device
     if args.batch_size <= 0:
-        args.batch_size = 8 if getattr(model, "mask_padding", False) else 1
+        args.batch_size = 16 if getattr(model, "mask_padding", False) else 1
     ids, scores, embeddings = [], [], []
     start, last_log = time.perf_counter(), time.perf_counter()
     for keys, batch in _loader(args, speech2text):

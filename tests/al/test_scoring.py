@@ -99,15 +99,16 @@ def test_worst_recognised_utterances_are_selected_first():
 @pytest.mark.slow
 def test_scores_and_selection_do_not_depend_on_batching_or_sharding(trained, en_inputs,
                                                                     tmp_path):
-    """Batch sizes 1, 3 and 8 in one job, and batches of 8 in 3 shards: the same scores,
-    embeddings and selection (issue: padded frames used to leak into short utterances)."""
+    """Batch sizes 1, 3, 8 and the default (16, length-sorted) in one job, and batches of 8 in
+    3 shards: the same scores, embeddings and selection (issue: padded frames used to leak
+    into short utterances)."""
     from espnet_lp.al.selection import Budget, select
     from espnet_lp.bin.split_scp import main as split_main
     from espnet_lp.data.datadir import DataDir
 
     data = en_inputs / "data" / "train_clean_100"
     runs = {}
-    for batch in (1, 3, 8):
+    for batch in (1, 3, 8, 0):
         run_score(trained, data, tmp_path / f"b{batch}", "loss_prediction",
                   "--batch_size", str(batch))
         runs[f"batch {batch}"] = (tmp_path / f"b{batch}", 1)
@@ -177,3 +178,30 @@ def test_merge_checks_coverage(tmp_path):
     (tmp_path / "score.2").write_text("c\n")
     with pytest.raises(ScoreFileError, match=r"score.2:1: expected"):
         read_score_file(tmp_path / "score.2")
+
+
+def test_length_sorted_batches_regroup_every_utterance_unchanged():
+    from espnet_lp.utils.espnet_loader import length_sorted_batches
+
+    gen = torch.Generator().manual_seed(0)
+    singles = []
+    for i in range(11):
+        n, m = int(torch.randint(3, 40, (1,), generator=gen)), i % 4 + 1
+        singles.append(([f"u{i}"], {"speech": torch.randn(1, n, generator=gen),
+                                    "speech_lengths": torch.tensor([n]),
+                                    "text": torch.randint(0, 9, (1, m), generator=gen),
+                                    "text_lengths": torch.tensor([m])}))
+    original = {keys[0]: b for keys, b in singles}
+    batches = list(length_sorted_batches(iter(singles), batch_size=3, window=7))
+    assert [len(k) for k, _ in batches] == [3, 3, 1, 3, 1]  # 7 read ahead, then 4
+    ids = [u for keys, _ in batches for u in keys]
+    assert sorted(ids) == sorted(original) and set(ids[:7]) == {f"u{i}" for i in range(7)}
+    for keys, b in batches:
+        lengths = b["speech_lengths"].tolist()
+        assert lengths == sorted(lengths, reverse=True)
+        assert b["speech"].size(1) == lengths[0]
+        for row, u in enumerate(keys):
+            n, m = int(b["speech_lengths"][row]), int(b["text_lengths"][row])
+            assert torch.equal(b["speech"][row, :n], original[u]["speech"][0])
+            assert torch.equal(b["text"][row, :m], original[u]["text"][0])
+            assert (b["speech"][row, n:] == 0.0).all() and (b["text"][row, m:] == -1).all()

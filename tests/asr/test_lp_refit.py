@@ -15,9 +15,9 @@ from espnet_lp.asr.lp_refit import HeldOutSet, combined, refit_heads
 def synthetic_held_out(n=200, seed=0):
     """Pooled statistics where the true loss is a noisy function of two of them."""
     gen = torch.Generator().manual_seed(seed)
-    ctc_stats = torch.randn(n, NUM_CTC_STATS, generator=gen)
-    att_stats = torch.randn(n, NUM_ATT_STATS, generator=gen)
     noise = 0.1 * torch.randn(n, generator=gen)
+    att_stats = torch.randn(n, NUM_ATT_STATS, generator=gen)
+    ctc_stats = torch.randn(n, NUM_CTC_STATS, generator=gen)
     targets = {"ctc": torch.exp(ctc_stats[:, 6]) + noise,
                "att": torch.exp(att_stats[:, 0] - ctc_stats[:, 0]) + noise}
     return HeldOutSet([f"utt{i:03d}" for i in range(n)],
