@@ -126,8 +126,8 @@ def parse_options(parser: argparse.ArgumentParser, flag: str, opts: Sequence[str
 
 
 def check_sub_options(cfg) -> None:
-    """``decode_opts``, ``score_opts`` and ``lp_refit_opts`` are options the sub-commands
-    take, with values they accept; ``kd_conf`` holds valid ``ctc_kl`` options."""
+    """``decode_opts``, ``score_opts``, ``lp_refit_opts`` and ``train_opts`` are options the
+    sub-commands take, with values they accept; ``kd_conf`` holds valid ``ctc_kl`` options."""
     from espnet_lp.bin import al_score, asr_inference, lp_refit
 
     model = {"asr_train_config": "config.yaml", "asr_model_file": "model.pth"}
@@ -142,7 +142,23 @@ def check_sub_options(cfg) -> None:
     args = parse_options(lp_refit.get_parser(), "--lp_refit_opts", cfg.lp_refit_opts, {
         **model, "data_dir": "valid", "output_file": "out.pth", "seed": cfg.seed})
     _as_run_error(lp_refit.check_options, args, "--lp_refit_opts")
+    check_train_options(cfg)
     check_kd(cfg)
+
+
+def check_train_options(cfg) -> None:
+    """``train_opts`` and ``warm_start_opts`` are options of ESPnet's ``asr_train`` (unknown
+    options and bad values would stop the first training, after the exp dir is claimed)."""
+    from espnet2.tasks.asr import ASRTask
+
+    data = "data/wav.scp,speech,sound"
+    given = {"output_dir": "exp", "token_list": "tokens.txt", "token_type": cfg.token_type,
+             "train_data_path_and_name_and_type": data, "train_shape_file": "shape",
+             "valid_data_path_and_name_and_type": data, "valid_shape_file": "shape"}
+    for flag, opts in (("--train_opts", cfg.train_opts),
+                       ("--warm_start_opts", cfg.warm_start_opts)):
+        if opts:
+            parse_options(ASRTask.get_parser(), flag, opts, given)
 
 
 def _as_run_error(check: Callable, args, flag: str) -> None:
@@ -188,3 +204,33 @@ def parse_kd_opts(text: str) -> Optional[Dict[str, object]]:
         except yaml.YAMLError:
             raise _error(f"--kd_opts {text!r}: {item!r}: the value is not yaml") from None
     return conf
+
+
+def input_fingerprints(cfg) -> Dict[str, str]:
+    """SHA-1 of each input file of a run (the data dirs' lists, the token list, the training
+    config): recorded when the exp dir is claimed, compared on every rerun."""
+    import hashlib
+    from pathlib import Path
+
+    files = [Path(d) / n for d in dict.fromkeys([cfg.train_set, cfg.valid_set, *cfg.test_sets])
+             for n in ("wav.scp", "text", "utt2dur", "utt2spk")]
+    files += [Path(cfg.token_list), Path(cfg.train_config)]
+    return {str(f): hashlib.sha1(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+def check_inputs_unchanged(old: Optional[Mapping], new: Mapping, config) -> None:
+    """A rerun on inputs that changed since the exp dir was made would mix two setups.
+
+    Args:
+        old: The fingerprints recorded in the exp dir's ``config.yaml`` (None: made before
+            they were recorded; nothing to compare).
+        new: Those of the inputs now.
+        config: The exp dir's ``config.yaml`` (for the message).
+    """
+    if not isinstance(old, Mapping):
+        return
+    for path in sorted(set(old) | set(new)):
+        if old.get(path) != new.get(path):
+            what = "is new" if path not in old else "is gone" if path not in new else "changed"
+            raise _error(f"{path} {what} since {config} was written: the rounds done so far "
+                         "used other inputs; restore it, or use another --al_dir")

@@ -254,12 +254,15 @@ class ALRun:
 
     def _claim(self) -> None:
         config = self.dir / "config.yaml"
-        text = yaml.safe_dump({"digest": self.cfg.digest(), **asdict(self.cfg)}, sort_keys=False)
+        inputs = config_check.input_fingerprints(self.cfg)
+        text = yaml.safe_dump({"digest": self.cfg.digest(), **asdict(self.cfg),
+                               "inputs": inputs}, sort_keys=False)
         if os.path.lexists(config):
             old = read_yaml(config, StateError, "run config")
             if not isinstance(old, dict) or old.get("digest") != self.cfg.digest():
                 raise StateError(f"{config}: this exp dir was made with other settings; use "
                                  "another --al_dir, or remove it to start over")
+            config_check.check_inputs_unchanged(old.get("inputs"), inputs, config)
         atomic_write_text(config, text)
 
     def _state(self, name: str) -> RunState:

@@ -70,6 +70,21 @@ def other_run(ws):
     return "made with other settings"
 
 
+def pool_changed(ws):
+    """An AL dir of this very run, whose pool transcripts changed since it was made."""
+    from espnet_lp.al.config_check import input_fingerprints
+    from espnet_lp.bin.al_run import build_config, get_parser
+
+    cfg = build_config(get_parser().parse_args(shlex.split(RUN.format(ws=ws))))
+    inputs = input_fingerprints(cfg)
+    text = ws / "data/train_clean_100/text"
+    inputs[str(text)] = "0" * 40
+    (ws / "out").mkdir()
+    (ws / "out/config.yaml").write_text(yaml.safe_dump({"digest": cfg.digest(),
+                                                        "inputs": inputs}))
+    return f"{text} changed since"
+
+
 def edit_metrics(**decode):
     def damage(ws):
         path = Path(METRICS.format(ws=ws))
@@ -136,6 +151,7 @@ AL_CASES = [
          "{ws}/nope.yaml"),
     # al_run: the AL dir (state of another run)
     Case("run_state_of_other_settings", "al_run", RUN, damage=other_run),
+    Case("run_pool_changed_since_the_last_run", "al_run", RUN, damage=pool_changed),
     Case("run_state_config_not_yaml", "al_run", RUN,
          damage=write("out/config.yaml", "digest: [x\n", "{ws}/out/config.yaml")),
     Case("run_al_dir_is_a_file", "al_run", f"{RUN} --al_dir {{ws}}/tokens/tokens.txt",
@@ -153,6 +169,12 @@ AL_CASES = [
          "--score_opts: --batch_size must be >= 0"),
     Case("run_lp_refit_steps_0", "al_run", f"{RUN} --lp_refit_opts '--steps 0'",
          "--lp_refit_opts: --steps must be >= 1"),
+    Case("run_train_unknown_option", "al_run", f"{RUN} --train_opts '--max_epochs 3'",
+         "--train_opts '--max_epochs 3'"),
+    Case("run_train_epochs_not_a_number", "al_run", f"{RUN} --train_opts '--max_epoch two'",
+         "--max_epoch"),
+    Case("run_train_sets_the_output", "al_run", f"{RUN} --train_opts '--output_dir x'",
+         "--output_dir is set by the loop itself"),
     Case("run_kd_without_teacher", "al_run", f"{RUN} --kd_weight 0.5", "teacher spec"),
     Case("run_missing_teacher_spec", "al_run",
          f"{RUN} --kd_weight 0.5 --teacher_spec {{ws}}/nope.yaml", "{ws}/nope.yaml"),
