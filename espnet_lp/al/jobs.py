@@ -104,8 +104,12 @@ def run_jobs(cmds: Sequence[Sequence[str]], logs: Sequence[Path], max_parallel: 
     while pending or running:
         while pending and len(running) < max(1, max_parallel):
             cmd, log = pending.pop(0)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(log, "a", encoding="utf-8")
+            try:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(log, "a", encoding="utf-8")
+            except OSError as e:
+                raise JobError(f"{log}: cannot write the job's log ({e.strerror or e})") \
+                    from None
             line = backend.wrap(cmd, log, ngpu)
             handle.write("# " + shlex.join(line) + "\n")
             handle.flush()

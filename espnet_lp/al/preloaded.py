@@ -42,6 +42,7 @@ PRELOAD = [
     "espnet2.tasks.asr",
     "espnet2.bin.asr_train",
     "espnet2.bin.asr_inference",
+    "espnet_lp.bin.asr_inference",
     "espnet_lp.bin.al_score",
     "espnet_lp.bin.lp_refit",
 ]

@@ -127,3 +127,10 @@ def test_off_switch_and_what_is_forked(monkeypatch):
         "espnet2.bin.asr_train"
     assert preloaded.module_of(["srun", sys.executable, "-m", "x"]) is None
     assert preloaded.module_of(["/other/python", "-m", "x"]) is None
+
+
+def test_an_unwritable_log_is_a_job_error_naming_it(tmp_path):
+    (tmp_path / "file").write_text("")
+    log = tmp_path / "file" / "job.log"
+    with pytest.raises(JobError, match=f"{log}: cannot write the job's log"):
+        run_jobs([python_module("json.tool", ["--help"])], [log])

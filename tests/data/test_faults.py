@@ -435,8 +435,8 @@ out = Path(sys.argv[2])
 def children():
     return [p for p in Path("/proc").glob("[0-9]*/stat")
             if p.read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
-def watch():  # SIGKILL once the staged output exists, mid-run (when no packer runs: the
-    # packer of espnet_lp.asr.export is not tied to its parent)
+def watch():  # SIGKILL once the staged output exists, mid-run, between packer runs (the
+    # packer dies with its parent; tests/asr/test_export_faults.py kills it mid-pack)
     while not any(p.name.startswith("." + out.name + ".") for p in out.parent.glob(".*")):
         time.sleep(0.01)
     time.sleep(float(sys.argv[3]))
