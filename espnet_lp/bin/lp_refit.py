@@ -99,6 +99,11 @@ def check_inputs(args) -> None:
     from espnet_lp.utils.fileio import path_problem
 
     check_options(args)
+    if args.ngpu > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise LPRefitError(f"--ngpu {args.ngpu}: no CUDA device here (use --ngpu 0)")
     check_model_files(str(args.asr_train_config), str(args.asr_model_file))
     problem = path_problem(args.data_dir, "dir")
     if problem is not None:

@@ -299,6 +299,12 @@ AL_CASES = [
          "no export for this round", output="{ws}/ann"),
 ]
 
+if not __import__("torch").cuda.is_available():  # a GPU machine accepts these
+    AL_CASES += [
+        Case("score_ngpu_without_cuda", "al_score", f"{SCORE} --ngpu 1", "no CUDA device"),
+        Case("refit_ngpu_without_cuda", "lp_refit", f"{REFIT} --ngpu 1", "no CUDA device"),
+    ]
+
 
 # ---- the workspace ----------------------------------------------------------------------------
 def _metrics(strategy: str, r: int, wer: float) -> dict:
