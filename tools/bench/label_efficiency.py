@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Benchmark: labels each strategy saves against random selection, per language.
+
+Runs a recipe end to end, as a user would (``egs/librispeech_100/al1`` for ``en``,
+``egs/aishell/al1`` for ``zh``, copied into ``--work_dir``), on a benchmark-sized generated
+corpus (the pool mixes the clean and the harder "other" condition) with
+``conf/al/bench.yaml``: random, ctc_confidence, least_confidence, estimated_loss,
+loss_prediction, lp_diverse and the simulation-only ceiling true_loss, 5 rounds, several
+seeds (``--seeds``, stage 5 runs one after the other). Then it reads the recipe's report and
+writes ``results/label_efficiency_<lang>.{json,md}`` (``hours_ratio``: labeled hours to
+reach random's final error rate over random's own; ``aulc``: mean error over the labeled
+hours; the error rate per round; mean and sd over seeds) and the recipe's ``RESULTS.md``,
+as ESPnet recipes keep theirs. A killed run, rerun with the same command, resumes.
+
+Usage:
+    python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en   # hours on CPU
+    python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_quick --seeds 0 \
+        --strategies "random loss_prediction" --rounds 1 --tag quick
+"""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from common import ROOT, git_commit, write_results
+
+RECIPES = {"en": ("librispeech_100", "test_clean", ["test_clean", "test_other"], "wer"),
+           "zh": ("aishell", "test", ["dev", "test"], "cer")}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lang", choices=sorted(RECIPES), required=True)
+    parser.add_argument("--work_dir", type=Path, required=True,
+                        help="The recipe copy, its corpus and exp dir (reruns resume)")
+    parser.add_argument("--seeds", default="0 1 2")
+    parser.add_argument("--strategies", default="", help="Default: conf/al/bench.yaml's")
+    parser.add_argument("--rounds", type=int, default=0, help="0: conf/al/bench.yaml's")
+    parser.add_argument("--pool_utts", type=int, default=800)
+    parser.add_argument("--eval_utts", type=int, default=100, help="Per dev/test subset")
+    parser.add_argument("--metric", default="", help="wer or cer (default: the recipe's)")
+    parser.add_argument("--nj", type=int, default=2)
+    parser.add_argument("--run_opts", default="", help="More run.sh options")
+    parser.add_argument("--tag", default="",
+                        help="Results go to label_efficiency_<lang>[_TAG] (tagged runs leave "
+                             "the recipe's RESULTS.md alone)")
+    return parser
+
+
+def run_recipe(args, recipe_dir: Path, metric: str) -> None:
+    synth = (f"--train_utts {args.pool_utts} --dev_utts {args.eval_utts} "
+             f"--test_utts {args.eval_utts} --other_fraction 0.5")
+    cmd = ["./run.sh", "--local_data_opts", f"--synth_opts '{synth}'",
+           "--al_config", str(ROOT / "conf" / "al" / "bench.yaml"), "--token_type", "char",
+           "--asr_opts", "--batch_size 8", "--seeds", args.seeds, "--metric", metric,
+           "--nj", str(args.nj), "--stop_stage", "6"]
+    if args.strategies:
+        cmd += ["--strategies", args.strategies]
+    if args.rounds:
+        cmd += ["--rounds", str(args.rounds)]
+    cmd += shlex.split(args.run_opts)
+    print("+ " + shlex.join(cmd), flush=True)
+    env = {**os.environ, "MAIN_ROOT": str(ROOT)}  # path.sh: this checkout's venv
+    for name in ("LIBRISPEECH", "AISHELL"):  # the generated corpus, not a user's
+        env.pop(name, None)
+    subprocess.run(cmd, cwd=recipe_dir, env=env, check=True)
+
+
+def per_round(al_dir: Path, sets, metric: str) -> dict:
+    """{set: {strategy: {round: {"hours", "mean", "sd"}}}} from the rounds' metrics."""
+    from espnet_lp.al.report import collect, curves
+
+    records = collect(al_dir)
+    out = {}
+    for name in sets:
+        out[name] = {}
+        for curve in curves(records, name, metric):
+            rows = {}
+            for i, r in enumerate(curve.rounds):
+                values = [v[i] for v in curve.per_seed.values()]
+                mean = sum(values) / len(values)
+                sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
+                    if len(values) > 1 else None
+                rows[r] = {"hours": curve.hours[i], "mean": mean, "sd": sd,
+                           "per_seed": dict(zip(curve.per_seed, values))}
+            out[name][curve.strategy] = rows
+    return out
+
+
+def main() -> None:
+    args = get_parser().parse_args()
+    commit = git_commit()
+    recipe, headline, sets, metric = RECIPES[args.lang]
+    metric = args.metric or metric
+    recipe_dir = args.work_dir / "egs" / recipe / "al1"
+    if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
+        shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
+                        ignore=shutil.ignore_patterns("data", "exp", "downloads", "dump"))
+        (args.work_dir / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
+    run_recipe(args, recipe_dir, metric)
+    report = json.loads((recipe_dir / "exp" / "al" / "results.json").read_text())
+    result = {"lang": args.lang, "recipe": recipe, "metric": metric, "headline_set": headline,
+              "seeds": [int(s) for s in args.seeds.split()], "sets": {}}
+    table = []
+    for name in sets:
+        entry = report["sets"][name]
+        per = {s["strategy"]: s for s in entry["strategies"]}
+        result["sets"][name] = {
+            "target": entry["target"], "baseline_hours": entry["baseline_hours"],
+            "hours_ratio": {k: v["hours_ratio"] for k, v in per.items()},
+            "aulc": {k: {"mean": v["auc"], "sd": v["auc_std"]} for k, v in per.items()},
+            "final": {k: {"mean": v["final"], "sd": v["final_std"]} for k, v in per.items()},
+        }
+        for k, v in per.items():
+            sd = f" ± {100 * v['auc_std']:.2f}" if v["auc_std"] is not None else ""
+            fsd = f" ± {100 * v['final_std']:.2f}" if v["final_std"] is not None else ""
+            ratio = "n/a" if v["hours_ratio"] is None else f"{v['hours_ratio']:.2f}"
+            table.append([name, v["label"], f"{100 * v['auc']:.2f}{sd}",
+                          f"{100 * v['final']:.2f}{fsd}", ratio])
+    result["per_round"] = per_round(recipe_dir / "exp" / "al", sets, metric)
+    for key in ("hours_ratio", "aulc"):
+        result[key] = result["sets"][headline][key]
+    if not args.tag:  # the recipe keeps the full run's results, as ESPnet recipes do
+        (ROOT / "egs" / recipe / "al1" / "RESULTS.md").write_text(
+            f"<!-- tools/bench/label_efficiency.py --lang {args.lang}, commit {commit} -->\n"
+            + (recipe_dir / "exp" / "al" / "RESULTS.md").read_text())
+    png = recipe_dir / "exp" / "al" / "learning_curve.png"
+    name = f"label_efficiency_{args.lang}" + (f"_{args.tag}" if args.tag else "")
+    if png.is_file():
+        shutil.copyfile(png, ROOT / "tools" / "bench" / "results" / f"{name}.png")
+    notes = [f"{metric.upper()} in %, mean ± sd over seeds {result['seeds']}; AULC: mean "
+             "error over the labeled-hours range; hours ratio: labeled hours to reach "
+             "random's final error (seed-mean curves) over random's own (< 1: fewer labels; "
+             "n/a: never reached).", "true_loss reads the hidden transcripts: a ceiling, "
+             "not a method."]
+    write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
+                                        f"final {metric} (%)", "hours ratio"],
+                  commit=commit, notes=notes)
+
+
+if __name__ == "__main__":
+    main()
