@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: labels each strategy saves against random selection, per language.
+r"""Benchmark: labels each strategy saves against random selection, per language.
 
 Runs a recipe end to end, as a user would (``egs/librispeech_100/al1`` for ``en``,
 ``egs/aishell/al1`` for ``zh``, copied into ``--work_dir``), on a benchmark-sized generated
