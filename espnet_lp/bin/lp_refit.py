@@ -52,10 +52,10 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--weight_decay", type=float, default=1e-4)
     g.add_argument("--combined_weight", type=float, default=1.0,
                    help="Weight of the loss on the heads' ctc_weight mix (what is ranked by)")
-    g.add_argument("--loss", default="mse_log", choices=sorted(LP_LOSSES) + ["model"],
+    g.add_argument("--loss", default="margin_ranking", choices=sorted(LP_LOSSES) + ["model"],
                    help="Refit loss ('model': the LP decoder's own)")
-    g.add_argument("--reinit", type=str2bool, default=True,
-                   help="Start from fresh heads (false: from the jointly trained ones)")
+    g.add_argument("--reinit", type=str2bool, default=False,
+                   help="Start from fresh heads (default: from the jointly trained ones)")
     g.add_argument("--valid_fraction", type=float, default=0.2,
                    help="Share of the utterances kept aside to choose the step")
     g.add_argument("--seed", type=int, default=0)

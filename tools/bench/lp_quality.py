@@ -42,7 +42,9 @@ BASELINES = ["ctc_confidence", "estimated_loss", "least_confidence"]
 
 #: LP variants: name -> how the heads are refit with the ASR frozen (``espnet_lp.asr.lp_refit``
 #: options, features and fit set). ``joint`` (not listed) is the model's heads as trained
-#: with the ASR (Luo et al.); ``refit_dev`` is what ``lp_refit`` does by default.
+#: with the ASR (Luo et al.); ``refit_dev_ranking_from_joint`` is what ``lp_refit`` does by
+#: default (best on the tune half; ``refit_dev``, mse_log from fresh heads, was until
+#: commit 89ecb6f). Options a variant does not name are mse_log from fresh heads.
 VARIANTS = {
     "refit_dev": dict(features=["posteriors"], fit="dev"),
     "refit_dev_ranking_from_joint": dict(features=["posteriors"], fit="dev",
@@ -54,7 +56,7 @@ VARIANTS = {
     "refit_train": dict(features=["posteriors"], fit="train"),
     "refit_train_dev": dict(features=["posteriors"], fit="train+dev"),
 }
-DEFAULT = "refit_dev"
+DEFAULT = "refit_dev_ranking_from_joint"
 
 
 def get_parser() -> argparse.ArgumentParser:
