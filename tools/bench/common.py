@@ -59,7 +59,10 @@ def git_commit() -> str:
         return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True,
                               text=True).stdout.strip()
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # the results a previous run wrote do not make the code dirty
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)tools/bench/results")
+    return commit + ("+dirty" if changed else "")
 
 
 def write_results(name: str, data: Dict, table: List[List], header: List[str],
