@@ -103,7 +103,9 @@ def in_process(exp: Path, items, args) -> Dict[str, Dict]:
 def as_job(exp: Path, pool: Path, ids, strategy: str, work: Path) -> Dict[str, float]:
     """``al_score`` as a fresh process on the pool: wall seconds and peak RSS (MiB)."""
     key_file = work / "keys"
-    key_file.write_text("".join(f"{u}\n" for u in ids))
+    order = [line.split(maxsplit=1)[0] for line in (pool / "wav.scp").read_text().splitlines()]
+    wanted = set(ids)  # ESPnet's streaming reader wants the keys in wav.scp's order
+    key_file.write_text("".join(f"{u}\n" for u in order if u in wanted))
     cmd = [sys.executable, "-m", "espnet_lp.bin.al_score", "--strategy", strategy,
            "--asr_train_config", str(exp / "config.yaml"),
            "--asr_model_file", str(exp / "valid.acc.best.pth"), "--data_dir", str(pool),
