@@ -2,9 +2,10 @@
 """Benchmark: what scoring a pool costs, per strategy, against an encoder-only pass.
 
 One trained LP model (``lp_quality``'s seed-0 model by default) scores the same pool with
-every strategy, as ``al_score`` computes them (``score_batch``; length-sorted batches of 16,
+every strategy as ``al_score`` computes them (``score_batch``; length-sorted batches of 16,
 ``al_score``'s default; ``least_confidence`` is ESPnet's joint beam search, one utterance at a
-time, at beam 10), and with a bare encoder pass. CPU time of the model passes with one torch
+time, at beam 10), and with a bare encoder pass, interleaved per batch in alternating order
+(as ``lp_quality`` times LP). CPU time of the model passes with one torch
 thread (median of ``--repeats``), turned into seconds per hour of audio. ``least_confidence``
 runs on the first ``--lc_utts`` utterances only (it is slow), scaled by audio duration.
 
@@ -53,13 +54,17 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cpu_seconds(fn, data, repeats: int) -> np.ndarray:
-    times = np.zeros(repeats)
+def interleaved_cpu_seconds(fns: Dict[str, object], data, repeats: int) -> Dict:
+    """Per function, CPU seconds over ``data`` per repeat; per batch the functions run back
+    to back, in alternating order, so that a drift of the machine hits all of them."""
+    times = {k: np.zeros(repeats) for k in fns}
     for r in range(repeats):
-        start = time.process_time()
+        order = list(fns) if r % 2 == 0 else list(fns)[::-1]
         for b in data:
-            fn(b)
-        times[r] = time.process_time() - start
+            for name in order:
+                start = time.process_time()
+                fns[name](b)
+                times[name][r] += time.process_time() - start
     return times
 
 
@@ -81,19 +86,19 @@ def in_process(exp: Path, items, args) -> Dict[str, Dict]:
     lc_data = [PoolBatch(*b) for b in batches(lc_items, 1)]
     out = {}
     with torch.inference_mode():
-        for b in data[:2]:
-            model.encode(b.speech, b.speech_lengths)
-        enc = cpu_seconds(lambda b: model.encode(b.speech, b.speech_lengths), data,
-                          args.repeats)
-        out["encoder_only"] = {"cpu_seconds": float(np.median(enc)), "items": items,
-                               "all": enc}
-        for name in STRATEGIES:
-            strategy = get_strategy(name)
-            lc = name == "least_confidence"
-            run_data, run_items = (lc_data, lc_items) if lc else (data, items)
-            score_batch(strategy, scorer, run_data[0])  # warm-up
-            t = cpu_seconds(lambda b: score_batch(strategy, scorer, b), run_data,
-                            1 if lc else args.repeats)
+        fns = {"encoder_only": lambda b: model.encode(b.speech, b.speech_lengths)}
+        for name in STRATEGIES[:-1]:
+            fns[name] = (lambda st: lambda b: score_batch(st, scorer, b))(get_strategy(name))
+        for fn in fns.values():  # warm-up
+            for b in data[:2]:
+                fn(b)
+        times = interleaved_cpu_seconds(fns, data, args.repeats)
+        lc = get_strategy("least_confidence")
+        score_batch(lc, scorer, lc_data[0])
+        times["least_confidence"] = interleaved_cpu_seconds(
+            {"lc": lambda b: score_batch(lc, scorer, b)}, lc_data, 1)["lc"]
+        for name, t in times.items():
+            run_items = lc_items if name == "least_confidence" else items
             out[name] = {"cpu_seconds": float(np.median(t)), "items": run_items, "all": t}
             print(f"  {name}: {np.median(t):.2f} s CPU for {len(run_items)} utterances",
                   flush=True)
