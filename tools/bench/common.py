@@ -6,9 +6,11 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,20 @@ def git_commit() -> str:
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
                   ":(exclude)tools/bench/results")
     return commit + ("+dirty" if changed else "")
+
+
+def interleaved_cpu_seconds(fns: Dict[str, object], data, repeats: int) -> Dict:
+    """Per function, CPU seconds over ``data`` per repeat; per batch the functions run back
+    to back, in alternating order, so that a drift of the machine hits all of them."""
+    times = {k: np.zeros(repeats) for k in fns}
+    for r in range(repeats):
+        order = list(fns) if r % 2 == 0 else list(fns)[::-1]
+        for b in data:
+            for name in order:
+                start = time.process_time()
+                fns[name](b)
+                times[name][r] += time.process_time() - start
+    return times
 
 
 def write_results(name: str, data: Dict, table: List[List], header: List[str],

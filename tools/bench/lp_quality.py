@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from common import ROOT, git_commit, prepare_english, train_args, write_results
+from common import (ROOT, git_commit, interleaved_cpu_seconds, prepare_english, train_args,
+                    write_results)
 
 SUBSETS = ["train-clean-100", "dev-clean", "dev-other", "train-clean-360"]
 BASELINES = ["ctc_confidence", "estimated_loss", "least_confidence"]
@@ -251,18 +252,10 @@ def time_scoring(exp: Path, items, repeats: int, batch_sizes=(8, 16, 32),
         with torch.inference_mode():  # as score_batch runs every strategy
             for size in batch_sizes:
                 data = [PoolBatch(*b[:3]) for b in batches(items, size)]
-                times = {k: np.zeros(repeats) for k in fns}
                 for fn in fns.values():
                     for b in data[:2]:
                         fn(b)
-                for r in range(repeats):
-                    order = list(fns) if r % 2 == 0 else list(fns)[::-1]
-                    for b in data:
-                        for name in order:
-                            start = time.process_time()
-                            fns[name](b)
-                            times[name][r] += time.process_time() - start
-                by_size[size] = times
+                by_size[size] = interleaved_cpu_seconds(fns, data, repeats)
     finally:
         torch.set_num_threads(threads)
 

@@ -30,7 +30,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from common import git_commit, write_results
+from common import git_commit, interleaved_cpu_seconds, write_results
 from lp_quality import batches, load_items
 
 STRATEGIES = ["random", "ctc_confidence", "estimated_loss", "loss_prediction", "lp_diverse",
@@ -52,20 +52,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tag", default="", help="Results go to scoring_cost[_TAG].{md,json}")
     return parser
-
-
-def interleaved_cpu_seconds(fns: Dict[str, object], data, repeats: int) -> Dict:
-    """Per function, CPU seconds over ``data`` per repeat; per batch the functions run back
-    to back, in alternating order, so that a drift of the machine hits all of them."""
-    times = {k: np.zeros(repeats) for k in fns}
-    for r in range(repeats):
-        order = list(fns) if r % 2 == 0 else list(fns)[::-1]
-        for b in data:
-            for name in order:
-                start = time.process_time()
-                fns[name](b)
-                times[name][r] += time.process_time() - start
-    return times
 
 
 def in_process(exp: Path, items, args) -> Dict[str, Dict]:
