@@ -50,6 +50,12 @@ def run_killed(fn: Callable[[], None], kill_at: int, count_file: Path) -> bool:
     if pid == 0:  # the child: never returns
         code = 3
         try:
+            # one thread, always: the parent's OpenMP pool is not in the child (a parallel
+            # region would wait for it forever), and results must not depend on whether
+            # the parent had imported torch yet
+            os.environ["OMP_NUM_THREADS"] = "1"
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(1)
             count = [0]
 
             def wrap(real):

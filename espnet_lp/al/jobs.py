@@ -27,6 +27,7 @@ from typing import List, Optional, Sequence
 
 from espnet_lp.al import preloaded
 from espnet_lp.errors import EspnetLPError
+from espnet_lp.utils.workers import _set_pdeathsig
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,9 @@ class JobError(EspnetLPError):
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    # prctl was bound at import (utils.workers): loading a library between fork and exec
+    # can deadlock on a lock another thread of the parent held
+    _set_pdeathsig(signal.SIGTERM)
 
 
 BACKENDS = ("local", "slurm")

@@ -273,3 +273,63 @@ def test_unknown_round_is_refused(run_dir, caplog):
     al, truth = run_dir
     message = refused(al, al / "nothing.tsv", caplog, strategy="lp_diverse")
     assert "no export for this round" in message
+
+
+KILLED_AT = """
+import os, signal, sys
+import espnet_lp.al.annotation.importer as importer
+import espnet_lp.al.state as state
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[1] == "before_apply":  # the annotation files written, the round not yet built
+    importer.apply_annotations = die
+else:  # the round's labeled set written, the stage not yet marked done
+    state.RunState.mark_done = die
+from espnet_lp.bin.al_annotate import main
+main(sys.argv[2:])
+"""
+
+
+def done_stages(al):
+    path = al / "random" / "state.json"
+    return json.loads(path.read_text()).get("done", []) if path.exists() else []
+
+
+@pytest.mark.parametrize("point", ["before_apply", "before_mark"])
+def test_import_killed_then_rerun_gives_the_clean_result(run_dir, point):
+    import signal
+    import subprocess
+    import sys
+
+    al, truth = run_dir
+    adir = AnnotationDir(al / "random" / "round0")
+    filled = fill_tsv(adir.tsv, truth)
+    args = ["import", "--al_dir", str(al), "--strategy", "random", "--round", "0",
+            "--input", str(filled)]
+    proc = subprocess.run([sys.executable, "-c", KILLED_AT, point, *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert "round0/annotate" not in done_stages(al)
+    do_import(al, filled)
+    labeled = DataDir.read(al / "random" / "round1" / "data" / "labeled")
+    selected = ExportRequest.read(adir.request).ids
+    assert labeled.utt_ids == sorted(read_ids(al / "random" / "round0" / "labeled") + selected)
+    assert labeled.text == {u: truth[u] for u in labeled.utt_ids}
+    assert "round0/annotate" in done_stages(al)
+    assert not [p for p in al.rglob("*") if ".tmp" in p.name]
+
+
+def test_import_while_a_run_holds_the_dir_saves_and_applies_later(run_dir, caplog):
+    from espnet_lp.al.state import ExpDirLock
+
+    al, truth = run_dir
+    adir = AnnotationDir(al / "random" / "round0")
+    filled = fill_tsv(adir.tsv, truth)
+    with ExpDirLock(al):  # as a running al_run holds it
+        do_import(al, filled)
+        assert "the transcripts are saved and the run applies them" in caplog.text
+        assert "round0/annotate" not in done_stages(al)
+    do_import(al, filled)  # the same file, the dir free: the round is built now
+    assert "round0/annotate" in done_stages(al)
+    labeled = DataDir.read(al / "random" / "round1" / "data" / "labeled")
+    assert labeled.text == {u: truth[u] for u in labeled.utt_ids}

@@ -36,6 +36,18 @@ def exp(en_inputs, tmp_path_factory):
     return make_tiny_exp(en_inputs / "token_list", tmp_path_factory.mktemp("al_faults_exp"))
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Killed runs are forked children computing with one thread (``run_killed``); the
+    reference runs here must compute the same floats, bit for bit."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def check_kills(run, root: Path, outputs, tmp_path: Path, pick) -> int:
     """Kill ``run`` before some of its file-system changes (``pick(total)`` of them), each
     time from the same earlier state: every output must be wholly old or wholly new (a mix
