@@ -2,6 +2,7 @@
 file-system step, snapshot output locations, a tiny untrained model exp dir."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,64 @@ def run_killed(fn: Callable[[], None], kill_at: int, count_file: Path) -> bool:
         return True
     assert os.WEXITSTATUS(status) == 0, "the run failed without being killed"
     return False
+
+
+def check_kill_points(run: Callable[[], None], root: Path, outputs: List[Path], tmp_path: Path,
+                      points: Optional[Callable[[int], List[int]]] = None,
+                      stride: int = 1) -> int:
+    """Kill ``run`` before some of its file-system changes, each time from the same earlier
+    state: after each kill every output must be wholly old or wholly new (a mix only while a
+    commit journal says how to finish it), and a rerun must give the new outputs and leave
+    nothing behind.
+
+    Args:
+        points: Given the number of changes an uninterrupted run makes, the changes to kill
+            before (each must be reached); None: every ``stride``-th until the run finishes.
+
+    Returns:
+        With ``points``, the number of changes an uninterrupted run makes; else the number of
+        kill points tried.
+    """
+    from espnet_lp.utils.outputs import can_exchange
+
+    saved = tmp_path / "saved_root"
+    shutil.copytree(root, saved, symlinks=True)
+    old = {o: snapshot(o) for o in outputs}
+    run()
+    new = {o: snapshot(o) for o in outputs}
+    assert new != old and hidden_entries(root) == []
+    gapless = can_exchange(root)
+
+    def kill_then_rerun(k: int) -> bool:
+        shutil.rmtree(root)
+        shutil.copytree(saved, root, symlinks=True)
+        killed = run_killed(run, k, tmp_path / "count")
+        if killed:
+            states = {o: snapshot(o, hidden=False) for o in outputs}
+            journal = any(p.endswith(".commit") for p in hidden_entries(root))
+            for o, state in states.items():
+                if state is None and journal and not gapless:
+                    continue  # no atomic exchange here: the journal restores it
+                assert state in (old[o], new[o]), f"{o} half-written when killed at step {k}"
+            changed = [o for o in outputs if old[o] != new[o]]
+            if len({states[o] == new[o] for o in changed}) > 1:
+                assert journal, f"old and new outputs mixed without a journal, killed at step {k}"
+        run()
+        assert {o: snapshot(o) for o in outputs} == new, f"rerun after a kill at step {k}"
+        assert hidden_entries(root) == [], f"leftovers after a kill at step {k} and a rerun"
+        return killed
+
+    if points is not None:
+        assert not kill_then_rerun(10 ** 9)
+        total = int((tmp_path / "count").read_text())
+        for k in sorted(set(points(total))):
+            assert kill_then_rerun(k), k
+        return total
+    tried, k = 0, 1
+    while kill_then_rerun(k):
+        tried += 1
+        k += stride
+    return tried
 
 
 def hold_lock(path: Path):

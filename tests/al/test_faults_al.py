@@ -4,7 +4,6 @@ their launcher is killed. Small on purpose: an untrained tiny model, a few utter
 kill points (the write protocol itself is tested at every step in tests/data/test_faults.py).
 """
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,17 +14,16 @@ import pytest
 from espnet_lp.bin.al_report import main as report_main
 from espnet_lp.bin.al_score import main as score_main
 from espnet_lp.bin.lp_refit import main as refit_main
-from espnet_lp.utils.outputs import can_exchange
 from tests.al.test_bad_inputs_al import write_metrics
 from tests.io_helpers import (
     ROOT,
+    check_kill_points,
     children,
     hidden_entries,
     hold_lock,
     make_tiny_exp,
     process_state,
     run_cli,
-    run_killed,
     snapshot,
     wait_until,
 )
@@ -46,45 +44,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def check_kills(run, root: Path, outputs, tmp_path: Path, pick) -> int:
-    """Kill ``run`` before some of its file-system changes (``pick(total)`` of them), each
-    time from the same earlier state: every output must be wholly old or wholly new (a mix
-    only while a commit journal says how to finish it), and a rerun must give the new outputs
-    and leave nothing behind.
-
-    Returns:
-        The number of changes an uninterrupted run makes.
-    """
-    saved = tmp_path / "saved_root"
-    shutil.copytree(root, saved, symlinks=True)
-    old = {o: snapshot(o) for o in outputs}
-    run()
-    new = {o: snapshot(o) for o in outputs}
-    assert new != old and hidden_entries(root) == []
-    shutil.rmtree(root)
-    shutil.copytree(saved, root, symlinks=True)
-    assert not run_killed(run, 10 ** 9, tmp_path / "count")
-    total = int((tmp_path / "count").read_text())
-    gapless = can_exchange(root)
-    for k in sorted(set(pick(total))):
-        shutil.rmtree(root)
-        shutil.copytree(saved, root, symlinks=True)
-        assert run_killed(run, k, tmp_path / "count"), k
-        journal = any(p.endswith(".commit") for p in hidden_entries(root))
-        states = {o: snapshot(o, hidden=False) for o in outputs}
-        for o, state in states.items():
-            if state is None and journal and not gapless:
-                continue  # no atomic exchange here: the journal restores it
-            assert state in (old[o], new[o]), f"{o} half-written when killed at step {k}"
-        changed = [o for o in outputs if old[o] != new[o]]
-        if len({states[o] == new[o] for o in changed}) > 1:
-            assert journal, f"old and new outputs mixed without a journal (step {k})"
-        run()
-        assert {o: snapshot(o) for o in outputs} == new, f"rerun after a kill at step {k}"
-        assert hidden_entries(root) == [], f"leftovers after a kill at step {k} and a rerun"
-    return total
 
 
 def first_middle_last(total: int):
@@ -121,17 +80,18 @@ def test_al_score_killed_then_rerun(exp, en_inputs, keys, tmp_path):
     appear together, or neither does."""
     data, out = en_inputs / "data/dev_clean", tmp_path / "scores"
     score_main(score_args(exp, data, out, "random"))
-    total = check_kills(lambda: score_main(score_args(exp, data, out, "lp_diverse")), out,
-                        [out / "score.1", out / "embedding.1.npz"], tmp_path,
-                        first_middle_last)
+    total = check_kill_points(lambda: score_main(score_args(exp, data, out, "lp_diverse")),
+                              out, [out / "score.1", out / "embedding.1.npz"], tmp_path,
+                              points=first_middle_last)
     assert total > 4
 
 
 def test_lp_refit_killed_then_rerun(exp, en_inputs, tmp_path):
     data, out = en_inputs / "data/dev_clean", tmp_path / "refit"
     refit_main(refit_args(exp, data, out, "--seed", "0"))
-    check_kills(lambda: refit_main(refit_args(exp, data, out, "--seed", "1")), out,
-                [out / "refit.pth", out / "refit.json"], tmp_path, first_middle_last)
+    check_kill_points(lambda: refit_main(refit_args(exp, data, out, "--seed", "1")), out,
+                      [out / "refit.pth", out / "refit.json"], tmp_path,
+                      points=first_middle_last)
 
 
 def test_al_report_killed_at_every_step_then_rerun(tmp_path):
@@ -141,9 +101,10 @@ def test_al_report_killed_at_every_step_then_rerun(tmp_path):
     report_main(report_args(al, out, "--plot", "false"))
     (al / "random/round1/metrics.json").write_text(
         (al / "random/round1/metrics.json").read_text().replace("0.8", "0.6"))
-    total = check_kills(lambda: report_main(report_args(al, out)), out,
-                        [out / "RESULTS.md", out / "results.json", out / "learning_curve.png"],
-                        tmp_path, lambda n: range(1, n + 1))
+    total = check_kill_points(
+        lambda: report_main(report_args(al, out)), out,
+        [out / "RESULTS.md", out / "results.json", out / "learning_curve.png"], tmp_path,
+        points=lambda n: range(1, n + 1))
     assert total > 5
 
 

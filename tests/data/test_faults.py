@@ -20,9 +20,10 @@ from espnet_lp.bin.split_scp import main as split_main
 from espnet_lp.bin.subset_data_dir import main as subset_main
 from espnet_lp.data.validate import find_problems
 from espnet_lp.utils.fileio import atomic_write_text
-from espnet_lp.utils.outputs import can_exchange, commit, output_lock
+from espnet_lp.utils.outputs import commit, output_lock
 from tests.io_helpers import (
     ROOT,
+    check_kill_points,
     children,
     hidden_entries,
     hold_lock,
@@ -48,50 +49,12 @@ def drop_first_flac(corpus: Path, subset: str) -> None:
 
 
 # ---- SIGKILL at every step, then a rerun ----------------------------------------------------
-def check_every_kill_point(run, root: Path, outputs, tmp_path: Path, stride: int = 1) -> int:
-    """Kill ``run`` before each of its file-system changes in turn (every ``stride``-th);
-    after each kill every output must be wholly old or wholly new (a mix only while a commit
-    journal says how to finish it), and a rerun must give the new outputs and no leftovers.
-
-    Returns:
-        The number of kill points tried.
-    """
-    saved = tmp_path / "saved_root"
-    shutil.copytree(root, saved, symlinks=True)
-    old = {o: snapshot(o) for o in outputs}
-    run()
-    new = {o: snapshot(o) for o in outputs}
-    assert new != old and hidden_entries(root) == []
-    tried, k, gapless = 0, 1, can_exchange(root)
-    while True:
-        shutil.rmtree(root)
-        shutil.copytree(saved, root, symlinks=True)
-        killed = run_killed(run, k, tmp_path / "count")
-        if killed:
-            tried += 1
-            states = [snapshot(o, hidden=False) for o in outputs]
-            journal = any(p.endswith(".commit") for p in hidden_entries(root))
-            for o, state in zip(outputs, states):
-                if state is None and journal and not gapless:
-                    continue  # no atomic exchange here: the journal restores it
-                assert state in (old[o], new[o]), f"{o} half-written when killed at step {k}"
-            changed = [(o, state) for o, state in zip(outputs, states) if old[o] != new[o]]
-            if len({state == new[o] for o, state in changed}) > 1:
-                assert journal, f"old and new outputs mixed without a journal, killed at step {k}"
-        run()
-        assert {o: snapshot(o) for o in outputs} == new, f"rerun after a kill at step {k}"
-        assert hidden_entries(root) == [], f"leftovers after a kill at step {k} and a rerun"
-        if not killed:
-            return tried
-        k += stride
-
-
 def test_prepare_data_killed_at_every_step(corpus_copy, tmp_path):
     out = tmp_path / "data"
     prepare_main(prepare_args(corpus_copy, out))
     drop_first_flac(corpus_copy, "dev-clean")
     drop_first_flac(corpus_copy, "test-clean")
-    tried = check_every_kill_point(
+    tried = check_kill_points(
         lambda: prepare_main(prepare_args(corpus_copy, out, "--on_unmatched", "skip")), out,
         [out / "dev_clean", out / "test_clean"], tmp_path)
     assert tried > 10
@@ -137,8 +100,8 @@ def test_data_commands_killed_at_every_step(synth_corpus, tmp_path, setup, strid
     prepare_main(prepare_args(synth_corpus, ws / "data"))
     first, second, outputs = setup(ws)
     first()
-    check_every_kill_point(second, ws / "out", [ws / "out" / o for o in outputs], tmp_path,
-                           stride)
+    check_kill_points(second, ws / "out", [ws / "out" / o for o in outputs], tmp_path,
+                      stride=stride)
 
 
 def test_commit_journal_is_finished_by_the_next_writer(tmp_path):
