@@ -88,12 +88,11 @@ def _speech2text(args):
 
 
 def _loader(args, speech2text):
-    if args.batch_size == 1:
-        return streaming_batches(speech2text.asr_train_args, args.data_dir, 1,
-                                 with_text=args.use_transcripts, key_file=args.key_file)
-    # batch-invariant model: batches of similar length, so that less padding is computed
     singles = streaming_batches(speech2text.asr_train_args, args.data_dir, 1,
                                 with_text=args.use_transcripts, key_file=args.key_file)
+    if args.batch_size == 1:
+        return singles
+    # batch-invariant model: batches of similar length, so that less padding is computed
     return length_sorted_batches(singles, args.batch_size, window=32 * args.batch_size)
 
 
