@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from espnet_lp.synth.config import SynthConfig
 from espnet_lp.synth.corpus import make_corpus
-from espnet_lp.utils.cli import parse, run_cli
+from espnet_lp.utils.cli import parse, run_cli, str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -53,6 +53,14 @@ def get_parser() -> argparse.ArgumentParser:
                    help="English: use only the most frequent N words")
     g.add_argument("--zh_chars", type=int, default=d.zh_chars,
                    help="Mandarin: use only the most frequent N characters")
+    g.add_argument("--zh_homophone_free", type=str2bool, default=d.zh_homophone_free,
+                   help="Mandarin: keep one character per espeak-ng reading (syllable and "
+                        "tone), so that the audio determines the transcript")
+    g.add_argument("--zh_pack_clauses", type=str2bool, default=d.zh_pack_clauses,
+                   help="Mandarin: join short clauses into sentences of --zh_min_chars to "
+                        "--zh_max_chars characters (else one clause per sentence)")
+    g.add_argument("--zh_min_chars", type=int, default=d.zh_min_chars)
+    g.add_argument("--zh_max_chars", type=int, default=d.zh_max_chars)
     return parser
 
 
@@ -67,7 +75,9 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             extra_train_utts=args.extra_train_utts, other_fraction=args.other_fraction,
             utts_per_speaker=args.utts_per_speaker, snrs=tuple(args.snrs),
             rate_factors=tuple(args.rate_factors), reverb_prob=args.reverb_prob,
-            en_vocab=args.en_vocab, zh_chars=args.zh_chars)
+            en_vocab=args.en_vocab, zh_chars=args.zh_chars,
+            zh_homophone_free=args.zh_homophone_free, zh_pack_clauses=args.zh_pack_clauses,
+            zh_min_chars=args.zh_min_chars, zh_max_chars=args.zh_max_chars)
         make_corpus(cfg, args.out, num_jobs=args.num_jobs, overwrite=args.overwrite)
 
     run_cli(body)

@@ -32,6 +32,14 @@ class SynthConfig:
         reverb_prob: Probability that an "other" utterance is also reverberated.
         en_vocab: English sentences use only the most frequent this-many words.
         zh_chars: Mandarin clauses use only the most frequent this-many characters.
+        zh_homophone_free: Of the characters espeak-ng reads alike (syllable and tone), keep
+            only the most frequent, so the audio determines the transcript: a small model
+            cannot learn to tell homophones apart from a few hours of speech.
+        zh_pack_clauses: Join short clauses into sentences of ``zh_min_chars`` to
+            ``zh_max_chars`` characters (each clause used once), for more examples of each
+            character per utterance; otherwise every sentence is one clause of that length.
+        zh_min_chars: Shortest Mandarin sentence, in characters.
+        zh_max_chars: Longest Mandarin sentence, in characters.
         sample_rate: Output sampling rate (both real corpora use 16 kHz).
     """
 
@@ -48,6 +56,10 @@ class SynthConfig:
     reverb_prob: float = 0.5
     en_vocab: int = 3000
     zh_chars: int = 300
+    zh_homophone_free: bool = True
+    zh_pack_clauses: bool = True
+    zh_min_chars: int = 12
+    zh_max_chars: int = 20
     sample_rate: int = 16000
 
     def __post_init__(self) -> None:
@@ -63,9 +75,12 @@ class SynthConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:  # also NaN
                 raise SynthConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("train_utts", "dev_utts", "test_utts", "utts_per_speaker", "en_vocab",
-                     "zh_chars", "sample_rate"):
+                     "zh_chars", "zh_min_chars", "sample_rate"):
             if getattr(self, name) < 1:
                 raise SynthConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.zh_max_chars < self.zh_min_chars:
+            raise SynthConfigError(f"zh_max_chars ({self.zh_max_chars}) must be >= "
+                                   f"zh_min_chars ({self.zh_min_chars})")
         if self.extra_train_utts < 0:
             raise SynthConfigError(f"extra_train_utts must be >= 0, got {self.extra_train_utts}")
         if not self.snrs or not all(math.isfinite(x) for x in self.snrs):

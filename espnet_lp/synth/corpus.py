@@ -56,7 +56,9 @@ def render(item: PlannedUtt, path: str, seed: int, sample_rate: int) -> int:
 def _sentences(cfg: SynthConfig, language: str) -> List[Tuple[str, ...]]:
     if language == "en":
         return [tuple(s.split()) for s in english_sentences(max_vocab=cfg.en_vocab)]
-    return mandarin_sentences(num_chars=cfg.zh_chars)
+    return mandarin_sentences(
+        num_chars=cfg.zh_chars, min_chars=cfg.zh_min_chars, max_chars=cfg.zh_max_chars,
+        homophone_free=cfg.zh_homophone_free, pack_clauses=cfg.zh_pack_clauses)
 
 
 def _render_all(plan: List[PlannedUtt], root: Path, cfg: SynthConfig, language: str,

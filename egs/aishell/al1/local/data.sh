@@ -22,7 +22,7 @@ log() {
 corpus_dir=${AISHELL}          # corpus; empty: synthetic demo
 allow_download=false            # download official archives when corpus_dir is absent
 synth_dir=downloads/synth       # where the synthetic demo corpus is generated
-synth_opts=""                   # extra generator flags, e.g. "--train_utts 2000 --zh_chars 400"
+synth_opts=""                   # extra generator flags, e.g. "--train_utts 2000 --zh_max_chars 30"
 seed=0                          # seed of the synthetic corpus
 on_bad=fail                     # fail | skip: bad audio or transcripts
 # The official release has audio files without transcripts: skip them (counts are logged).
