@@ -79,6 +79,15 @@ def contents(targets: List[Path]) -> Dict[str, List[int]]:
     return out
 
 
+def _shaping(config, name: str):
+    """The settings that shape corpus ``name``: the other language's text options do not (an
+    English corpus stays valid when a Mandarin option is added or changed)."""
+    if not isinstance(config, dict):
+        return config
+    other = "zh_" if name == CORPUS_NAME["en"] else "en_"
+    return {k: v for k, v in config.items() if not k.startswith(other)}
+
+
 def _already_made(record: Path, targets: List[Path], wanted: Dict, overwrite: bool) -> bool:
     """Whether the corpus exists as asked; raises if something else is in the way."""
     out_dir, name = record.parent.parent, wanted["corpus"]
@@ -87,7 +96,8 @@ def _already_made(record: Path, targets: List[Path], wanted: Dict, overwrite: bo
             old = json.loads(record.read_text(encoding="utf-8"))
         except ValueError:
             old = {}
-        if old.get("corpus") == name and old.get("config") == wanted["config"]:
+        if old.get("corpus") == name and (_shaping(old.get("config"), name)
+                                          == _shaping(wanted["config"], name)):
             found = contents(targets)
             if "contents" not in old:  # recorded by an earlier version: record them now
                 atomic_write_text(record, json.dumps({**old, "contents": found}, indent=2,

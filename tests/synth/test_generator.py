@@ -1,5 +1,6 @@
 """The synthetic corpus generator: determinism, layouts, text split, conditions."""
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -242,3 +243,24 @@ def test_a_changed_corpus_is_noticed_and_an_old_record_is_upgraded(tmp_path):
         synth_main(args)
     synth_main(args + ["--overwrite"])
     assert json.loads(record.read_text()) == full
+
+
+def test_other_language_text_options_do_not_invalidate_a_corpus(tmp_path):
+    # A record written before the Mandarin options existed (or with other ones) still
+    # matches an English corpus; for a Mandarin corpus, a changed option is refused.
+    cfg = small_config(languages=("en",), train_utts=4, dev_utts=2, test_utts=2)
+    make_corpus(cfg, tmp_path, num_jobs=1)
+    record = tmp_path / "synth_meta" / "librispeech.json"
+    old = json.loads(record.read_text())
+    for key in ("zh_homophone_free", "zh_pack_clauses", "zh_min_chars", "zh_max_chars"):
+        del old["config"][key]
+    old["config"]["zh_chars"] = 123
+    record.write_text(json.dumps(old))
+    before = tree_digest(tmp_path / "LibriSpeech")
+    make_corpus(cfg, tmp_path, num_jobs=1)  # accepted as is
+    assert tree_digest(tmp_path / "LibriSpeech") == before
+
+    zh = small_config(languages=("zh",), train_utts=4, dev_utts=2, test_utts=2)
+    make_corpus(zh, tmp_path / "zh", num_jobs=1)
+    with pytest.raises(DataPrepError, match="another config"):
+        make_corpus(dataclasses.replace(zh, zh_min_chars=10), tmp_path / "zh", num_jobs=1)
