@@ -29,8 +29,11 @@ from pathlib import Path
 
 from common import ROOT, git_commit, write_results
 
-RECIPES = {"en": ("librispeech_100", "test_clean", ["test_clean", "test_other"], "wer"),
-           "zh": ("aishell", "test", ["dev", "test"], "cer")}
+# recipe, headline set, reported sets, the recipe's metric (rounds run with it: it is part of
+# an AL run's settings), the benchmark's metric (stage 6). The tiny model's English WER stays
+# above 100% over these rounds (CER 0.65 -> 0.5): WER curves would only show noise.
+RECIPES = {"en": ("librispeech_100", "test_clean", ["test_clean", "test_other"], "wer", "cer"),
+           "zh": ("aishell", "test", ["dev", "test"], "cer", "cer")}
 # Per language: the AL settings and the asr_train options of every round. Mandarin (300
 # characters, 12-20 per utterance) needs 400 utterances and 25 epochs before the tiny model
 # leaves the all-blank plateau (1,100 utterances: CER 0.40 after 15 epochs, 1.0 until epoch 7).
@@ -49,7 +52,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=0, help="0: conf/al/bench.yaml's")
     parser.add_argument("--pool_utts", type=int, default=0, help="0: 800 (en), 1200 (zh)")
     parser.add_argument("--eval_utts", type=int, default=100, help="Per dev/test subset")
-    parser.add_argument("--metric", default="", help="wer or cer (default: the recipe's)")
+    parser.add_argument("--metric", default="", help="wer or cer (default: cer)")
     parser.add_argument("--nj", type=int, default=2)
     parser.add_argument("--run_opts", default="", help="More run.sh options")
     parser.add_argument("--tag", default="",
@@ -58,15 +61,15 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_recipe(args, recipe_dir: Path, metric: str) -> None:
+def run_recipe(args, recipe_dir: Path, run_metric: str, metric: str) -> None:
     pool = args.pool_utts or {"en": 800, "zh": 1200}[args.lang]
     synth = (f"--train_utts {pool} --dev_utts {args.eval_utts} "
              f"--test_utts {args.eval_utts} --other_fraction 0.5")
     al_config, asr_opts = SETTINGS[args.lang]
     cmd = ["./run.sh", "--local_data_opts", f"--synth_opts '{synth}'",
            "--al_config", str(ROOT / "conf" / "al" / al_config), "--token_type", "char",
-           "--asr_opts", asr_opts, "--seeds", args.seeds, "--metric", metric,
-           "--nj", str(args.nj), "--stop_stage", "6"]
+           "--asr_opts", asr_opts, "--seeds", args.seeds, "--metric", run_metric,
+           "--nj", str(args.nj), "--stop_stage", "5"]
     if args.strategies:
         cmd += ["--strategies", args.strategies]
     if args.rounds:
@@ -77,6 +80,11 @@ def run_recipe(args, recipe_dir: Path, metric: str) -> None:
     for name in ("LIBRISPEECH", "AISHELL"):  # the generated corpus, not a user's
         env.pop(name, None)
     subprocess.run(cmd, cwd=recipe_dir, env=env, check=True)
+    # the report, over all seeds (stage 6 reads what stage 5 wrote) in the bench's metric
+    # (parse_options.sh: a later option wins)
+    report = cmd + ["--stage", "6", "--stop_stage", "6", "--metric", metric]
+    print("+ " + shlex.join(report), flush=True)
+    subprocess.run(report, cwd=recipe_dir, env=env, check=True)
 
 
 def per_round(al_dir: Path, sets, metric: str) -> dict:
@@ -103,14 +111,14 @@ def per_round(al_dir: Path, sets, metric: str) -> dict:
 def main() -> None:
     args = get_parser().parse_args()
     commit = git_commit()
-    recipe, headline, sets, metric = RECIPES[args.lang]
+    recipe, headline, sets, run_metric, metric = RECIPES[args.lang]
     metric = args.metric or metric
     recipe_dir = args.work_dir / "egs" / recipe / "al1"
     if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
         shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
                         ignore=shutil.ignore_patterns("data", "exp", "downloads", "dump"))
         (args.work_dir / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-    run_recipe(args, recipe_dir, metric)
+    run_recipe(args, recipe_dir, run_metric, metric)
     report = json.loads((recipe_dir / "exp" / "al" / "results.json").read_text())
     result = {"lang": args.lang, "recipe": recipe, "metric": metric, "headline_set": headline,
               "seeds": [int(s) for s in args.seeds.split()], "sets": {}}
