@@ -108,6 +108,29 @@ def per_round(al_dir: Path, sets, metric: str) -> dict:
     return out
 
 
+def selection_profile(recipe_dir: Path, corpus: str) -> dict:
+    """Per strategy, what it sent for labeling over all rounds and seeds: the share of the
+    harder "other" condition and the mean duration (the generator's per-utterance record)."""
+    import csv
+
+    meta_file = recipe_dir / "downloads" / "synth" / "synth_meta" / f"{corpus}_utterances.tsv"
+    if not meta_file.is_file():  # a real corpus: no conditions known
+        return {}
+    with open(meta_file, encoding="utf-8") as f:
+        meta = {r["utt_id"]: r for r in csv.DictReader(f, delimiter="\t")}
+    out = {}
+    for selected in sorted((recipe_dir / "exp" / "al").glob("seed*/*/round*/selected")):
+        ids = [line.split()[0] for line in selected.read_text().splitlines() if line.strip()]
+        rows = out.setdefault(selected.parts[-3], [])
+        rows += [meta[u] for u in ids if u in meta]
+    return {strategy: {"utterances": len(rows),
+                       "other_share": round(sum(r["condition"].startswith("other")
+                                                for r in rows) / len(rows), 3),
+                       "mean_seconds": round(sum(float(r["duration"]) for r in rows)
+                                             / len(rows), 2)}
+            for strategy, rows in out.items() if rows}
+
+
 def main() -> None:
     args = get_parser().parse_args()
     commit = git_commit()
@@ -139,6 +162,8 @@ def main() -> None:
             table.append([name, v["label"], f"{100 * v['auc']:.2f}{sd}",
                           f"{100 * v['final']:.2f}{fsd}", ratio])
     result["per_round"] = per_round(recipe_dir / "exp" / "al", sets, metric)
+    result["selected"] = selection_profile(recipe_dir, {"en": "librispeech",
+                                                        "zh": "aishell"}[args.lang])
     for key in ("hours_ratio", "aulc"):
         result[key] = result["sets"][headline][key]
     if not args.tag:  # the recipe keeps the full run's results, as ESPnet recipes do
@@ -153,7 +178,10 @@ def main() -> None:
              "error over the labeled-hours range; hours ratio: labeled hours to reach "
              "random's final error (seed-mean curves) over random's own (< 1: fewer labels; "
              "n/a: never reached).", "true_loss reads the hidden transcripts: a ceiling, "
-             "not a method."]
+             "not a method.",
+             "Selected (all rounds and seeds; the pool is half 'other'): " + "; ".join(
+                 f"{k} {100 * v['other_share']:.0f}% other, {v['mean_seconds']} s"
+                 for k, v in result["selected"].items())]
     write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
                                         f"final {metric} (%)", "hours ratio"],
                   commit=commit, notes=notes)
