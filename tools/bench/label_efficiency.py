@@ -20,10 +20,12 @@ Usage:
 """
 
 import argparse
+import csv
 import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -108,16 +110,18 @@ def per_round(al_dir: Path, sets, metric: str) -> dict:
     return out
 
 
-def selection_profile(recipe_dir: Path, corpus: str) -> dict:
-    """Per strategy, what it sent for labeling over all rounds and seeds: the share of the
-    harder "other" condition and the mean duration (the generator's per-utterance record)."""
-    import csv
-
+def utterance_meta(recipe_dir: Path, corpus: str) -> dict:
+    """The generator's per-utterance record (condition, duration); empty for a real corpus."""
     meta_file = recipe_dir / "downloads" / "synth" / "synth_meta" / f"{corpus}_utterances.tsv"
-    if not meta_file.is_file():  # a real corpus: no conditions known
+    if not meta_file.is_file():
         return {}
     with open(meta_file, encoding="utf-8") as f:
-        meta = {r["utt_id"]: r for r in csv.DictReader(f, delimiter="\t")}
+        return {r["utt_id"]: r for r in csv.DictReader(f, delimiter="\t")}
+
+
+def selection_profile(recipe_dir: Path, meta: dict) -> dict:
+    """Per strategy, what it sent for labeling over all rounds and seeds: the share of the
+    harder "other" condition and the mean duration."""
     out = {}
     for selected in sorted((recipe_dir / "exp" / "al").glob("seed*/*/round*/selected")):
         ids = [line.split()[0] for line in selected.read_text().splitlines() if line.strip()]
@@ -129,6 +133,41 @@ def selection_profile(recipe_dir: Path, corpus: str) -> dict:
                        "mean_seconds": round(sum(float(r["duration"]) for r in rows)
                                              / len(rows), 2)}
             for strategy, rows in out.items() if rows}
+
+
+def _read_scores(path: Path) -> dict:
+    rows = (line.split("\t") for line in path.read_text().splitlines() if line.strip())
+    return {r[0]: float(r[1]) for r in rows}
+
+
+def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
+    """How well each strategy's first selection scores rank the pool by its true loss.
+
+    Round 0's scores of every strategy come from the same model (the shared initial round),
+    and ``true_loss`` holds that model's true per-utterance losses: Spearman per strategy,
+    overall and within each condition, mean and sd over seeds.
+    """
+    from scipy.stats import spearmanr
+
+    per = {}
+    for seed_dir in sorted((recipe_dir / "exp" / "al").glob("seed*")):
+        truth_file = seed_dir / "true_loss" / "round0" / "scores.tsv"
+        if not truth_file.is_file():
+            continue
+        truth = _read_scores(truth_file)
+        for scores_file in sorted(seed_dir.glob("*/round0/scores.tsv")):
+            strategy = scores_file.parts[-3]
+            if strategy in ("true_loss", "random"):
+                continue
+            scores = _read_scores(scores_file)
+            for name in ("all", "clean", "other"):
+                ids = [u for u in scores if u in truth and u in meta
+                       and name in ("all", meta[u]["condition"].split()[0])]
+                rho = spearmanr([scores[u] for u in ids], [truth[u] for u in ids])[0]
+                per.setdefault(strategy, {}).setdefault(name, []).append(float(rho))
+    return {k: {name: {"mean": round(statistics.mean(v), 3),
+                       "sd": round(statistics.stdev(v), 3) if len(v) > 1 else None}
+                for name, v in cond.items()} for k, cond in per.items()}
 
 
 def main() -> None:
@@ -162,8 +201,9 @@ def main() -> None:
             table.append([name, v["label"], f"{100 * v['auc']:.2f}{sd}",
                           f"{100 * v['final']:.2f}{fsd}", ratio])
     result["per_round"] = per_round(recipe_dir / "exp" / "al", sets, metric)
-    result["selected"] = selection_profile(recipe_dir, {"en": "librispeech",
-                                                        "zh": "aishell"}[args.lang])
+    meta = utterance_meta(recipe_dir, {"en": "librispeech", "zh": "aishell"}[args.lang])
+    result["selected"] = selection_profile(recipe_dir, meta)
+    result["round0_pool_spearman"] = pool_ranking(recipe_dir, meta)
     for key in ("hours_ratio", "aulc"):
         result[key] = result["sets"][headline][key]
     if not args.tag:  # the recipe keeps the full run's results, as ESPnet recipes do
@@ -181,7 +221,11 @@ def main() -> None:
              "not a method.",
              "Selected (all rounds and seeds; the pool is half 'other'): " + "; ".join(
                  f"{k} {100 * v['other_share']:.0f}% other, {v['mean_seconds']} s"
-                 for k, v in result["selected"].items())]
+                 for k, v in result["selected"].items()),
+             "Round-0 scores vs the initial model's true loss on the pool (Spearman, mean "
+             "over seeds; all / clean / other): " + "; ".join(
+                 f"{k} {v['all']['mean']} / {v['clean']['mean']} / {v['other']['mean']}"
+                 for k, v in result["round0_pool_spearman"].items())]
     write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
                                         f"final {metric} (%)", "hours ratio"],
                   commit=commit, notes=notes)
