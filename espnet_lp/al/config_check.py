@@ -25,6 +25,9 @@ _TYPES = {
                    lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v)),
     "cost": ("a string", lambda v: isinstance(v, str)),
     "retrain": ("a string", lambda v: isinstance(v, str)),
+    "acquisition": ("a string", lambda v: isinstance(v, str)),
+    "acquisition_beta": ("a number >= 0", lambda v: isinstance(v, numbers.Real)
+                         and not isinstance(v, bool) and 0 <= v < float("inf")),
 }
 
 

@@ -70,6 +70,9 @@ class ALConfig:
         retrain: ``scratch`` or ``warm_start`` (from the previous round's model).
         seed: Seed of the initial set, ``random``, ties, and ESPnet training.
         num_clusters: k-means clusters of ``lp_diverse``.
+        acquisition: ``topk`` (the best-scored) or ``softrank`` (a sample favouring them;
+            :func:`espnet_lp.al.selection.softrank_order`), for every strategy.
+        acquisition_beta: Softrank's sharpness (probability of rank i ~ i ** -beta).
         token_type, bpemodel: As ESPnet's options.
         train_opts, decode_opts, score_opts: Extra options of asr_train, asr_inference,
             al_score.
@@ -105,6 +108,8 @@ class ALConfig:
     retrain: str = "scratch"
     seed: int = 0
     num_clusters: int = 8
+    acquisition: str = "topk"
+    acquisition_beta: float = 1.0
     token_type: str = "char"
     bpemodel: Optional[str] = None
     train_opts: List[str] = field(default_factory=list)
@@ -147,6 +152,9 @@ class ALConfig:
             raise ALRunError(f"metric must be one of {report.METRICS}: {self.metric!r}")
         if self.cost not in selection.COSTS:
             raise ALRunError(f"cost must be one of {selection.COSTS}: {self.cost!r}")
+        if self.acquisition not in selection.ACQUISITIONS:
+            raise ALRunError(f"acquisition must be one of {selection.ACQUISITIONS}: "
+                             f"{self.acquisition!r}")
         if self.oracle not in ORACLES:
             raise ALRunError(f"oracle must be one of {ORACLES}: {self.oracle!r}")
         hidden = [s for s in self.strategies if get_strategy(s).simulation_only]
@@ -180,15 +188,17 @@ class ALConfig:
         return Backend(self.backend, self.slurm_opts)
 
     def digest(self) -> str:
-        """Hash of the settings that change results (not parallelism; the oracle and the
-        warm-start options only when not the default, so that runs made before they existed
-        keep their hash)."""
+        """Hash of the settings that change results (not parallelism; the oracle, the
+        warm-start options and the acquisition only when not the default, so that runs made
+        before they existed keep their hash)."""
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("nj", "ngpu", "backend", "slurm_opts")}
         if keep["oracle"] == "simulated":
             del keep["oracle"]
         if not keep["warm_start_opts"]:
             del keep["warm_start_opts"]
+        if keep["acquisition"] == "topk":
+            del keep["acquisition"], keep["acquisition_beta"]
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -332,7 +342,7 @@ class ALRun:
             return
         self._check_lists(rdir)
         self._do(state, r, "score", strategy, lambda: self._score(rdir, strategy, r))
-        self._do(state, r, "select", strategy, lambda: self._select(rdir, strategy))
+        self._do(state, r, "select", strategy, lambda: self._select(rdir, strategy, r))
         self._do(state, r, "annotate", strategy, lambda: self._write_round(
             self._selection(strategy, r)))
 
@@ -422,7 +432,7 @@ class ALRun:
         atomic_write_text(rdir / "scores.tsv", "".join(f"{u}\t{scores[u]!r}\n"
                                                        for u in sorted(scores)))
 
-    def _select(self, rdir: Path, strategy: str) -> None:
+    def _select(self, rdir: Path, strategy: str, r: int) -> None:
         pool_ids = read_ids(rdir / "pool")
         scores, embeddings = merge_shards(rdir / "scores", pool_ids, self.cfg.nj)
         diverse = get_strategy(strategy).diverse
@@ -431,7 +441,8 @@ class ALRun:
             selection.Budget.from_config(self.cfg.budget_per_round, "budget_per_round"),
             cost=self.cfg.cost, seed=self.cfg.seed,
             embeddings=embeddings if diverse else None,
-            num_clusters=self.cfg.num_clusters if diverse else 0)
+            num_clusters=self.cfg.num_clusters if diverse else 0,
+            acquisition=self.cfg.acquisition, beta=self.cfg.acquisition_beta, round_index=r)
         atomic_write_text(rdir / "selected", "".join(
             f"{u} {scores[u]!r} {self.durations[u]:.3f}\n" for u in chosen))
         logger.info("%s: selected %d utterances (%.3f h) of %d", strategy, len(chosen),

@@ -18,6 +18,9 @@ from espnet_lp.errors import EspnetLPError
 logger = logging.getLogger(__name__)
 
 COSTS = ("duration", "none")
+#: How a round turns scores into a selection: the best-ranked (``topk``), or a sample that
+#: favours them (``softrank``, stochastic batch acquisition).
+ACQUISITIONS = ("topk", "softrank")
 _EPS_S = 1e-6  # slack in seconds when an utterance exactly fills the rest of an hours budget
 _KMEANS_ITERS = 50
 
@@ -141,7 +144,8 @@ def initial_set(durations: Mapping[str, float], budget: Budget, seed: int) -> Li
 def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: Budget, *,
            cost: str = "duration", seed: int = 0,
            embeddings: Optional[Mapping[str, Sequence[float]]] = None,
-           num_clusters: int = 0) -> List[str]:
+           num_clusters: int = 0, acquisition: str = "topk", beta: float = 1.0,
+           round_index: int = 0) -> List[str]:
     """Select the most useful scored utterances within ``budget``.
 
     Hours budget with ``cost="duration"``: rank by the score's percentile in the pool per
@@ -149,7 +153,8 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
     score; ties by ``tie_breaker``. Hours: what does not fit is skipped and the walk goes on.
     Diversity (``embeddings`` and ``num_clusters > 1``): k-means on L2-normalised embeddings,
     each cluster fills a share of the budget proportional to its size by the ranking, then the
-    global ranking fills what is left.
+    global ranking fills what is left. ``acquisition="softrank"`` replaces the ranking by a
+    sample from it (:func:`softrank_order`).
 
     Args:
         scores: utt_id -> acquisition score (higher = more useful).
@@ -159,6 +164,9 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
         seed: Seed of tie-breaking and k-means.
         embeddings: utt_id -> embedding (same length for all), for diversity.
         num_clusters: Number of k-means clusters; diversity is used only when > 1.
+        acquisition: ``"topk"`` or ``"softrank"``.
+        beta: Softrank's sharpness (large: top-k; 0: uniform).
+        round_index: The round (softrank draws anew in every round).
 
     Returns:
         Selected ids in selection order (cluster fills first, then leftovers).
@@ -169,11 +177,18 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
     """
     if cost not in COSTS:
         raise SelectionError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+    if acquisition not in ACQUISITIONS:
+        raise SelectionError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, got "
+                             f"{acquisition!r}")
+    if not (isinstance(beta, (int, float)) and 0 <= beta < math.inf):
+        raise SelectionError(f"beta must be a number >= 0, got {beta!r}")
     _check_scores(scores)
     _check_durations(scores, durations)
     per_second = budget.hours is not None and cost == "duration"
     value = _per_second(scores, durations) if per_second else dict(scores)
     ranking = sorted(value, key=lambda u: (-value[u], tie_breaker(seed, u), u))
+    if acquisition == "softrank":
+        ranking = softrank_order(ranking, beta, seed, round_index)
     if _capacity(budget) == 0 or not ranking:
         return []
     taken: set = set()
@@ -186,6 +201,25 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
     logger.debug("selected %d of %d utterances (%.3f h) for a budget of %s", len(chosen),
                  len(ranking), total_hours(chosen, durations), budget.describe())
     return chosen
+
+
+def softrank_order(ranking: Sequence[str], beta: float, seed: int, round_index: int
+                   ) -> List[str]:
+    """A random order that favours the top of ``ranking``: the order of a sample without
+    replacement with probabilities proportional to ``rank ** -beta`` (Gumbel top-k).
+
+    Stochastic batch acquisition (softrank; Kirsch et al., TMLR 2023): taking the top-k of a
+    score selects a batch of near-duplicates, all of them from where the score is highest
+    (for a weak model: the noisiest audio); a sample keeps most of the preference and adds
+    the spread that random selection has. Scale-free (only ranks count); deterministic for a
+    seed and round.
+    """
+    def key(i: int, u: str) -> float:
+        uniform = max(tie_breaker(seed, f"softrank\0{round_index}\0{u}"), 1e-300)
+        return -beta * math.log(i + 1) - math.log(-math.log(uniform) or 1e-300)
+
+    keys = {u: key(i, u) for i, u in enumerate(ranking)}
+    return sorted(ranking, key=lambda u: (-keys[u], u))
 
 
 def _per_second(scores: Mapping[str, float], durations: Mapping[str, float]

@@ -38,12 +38,14 @@ from espnet_lp.al.config_check import parse_kd_opts
 from espnet_lp.al.loop import ALConfig, ALRun, ALRunError
 from espnet_lp.al.oracle import ORACLES, AnnotationPending
 from espnet_lp.al.scoring import STRATEGIES
+from espnet_lp.al.selection import ACQUISITIONS
 from espnet_lp.utils.cli import new_parser, parse, run_cli, str2bool, str_or_none
 from espnet_lp.utils.fileio import read_yaml
 
 #: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
 AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost", "retrain",
-                  "warm_start_opts", "seed", "num_clusters", "lp_refit")
+                  "warm_start_opts", "seed", "num_clusters", "acquisition", "acquisition_beta",
+                  "lp_refit")
 #: Exit status of a run that stopped because selections wait for people's transcripts.
 EXIT_ANNOTATION_PENDING = 3
 
@@ -67,6 +69,11 @@ def get_parser() -> argparse.ArgumentParser:
                    help="Extra asr_train options of warm-started rounds, e.g. '--max_epoch 6'")
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--num_clusters", type=int, default=None, help="lp_diverse's k-means")
+    g.add_argument("--acquisition", choices=ACQUISITIONS, default=None,
+                   help="topk: the best-scored utterances (default); softrank: a sample that "
+                        "favours them, probability ~ rank ** -beta")
+    g.add_argument("--acquisition_beta", type=float, default=None,
+                   help="softrank's sharpness (default 1)")
     g.add_argument("--lp_refit", type=str2bool, default=None,
                    help="Refit LP heads on --valid_set after each training (default true)")
     g.add_argument("--lp_refit_opts", default="", help="Extra lp_refit options")
@@ -135,6 +142,7 @@ def build_config(args) -> ALConfig:
     values["warm_start_opts"] = [str(v) for v in values.get("warm_start_opts", [])]
     flags = {"strategies": args.strategies, "rounds": args.rounds, "cost": args.cost,
              "retrain": args.retrain, "seed": args.seed, "num_clusters": args.num_clusters,
+             "acquisition": args.acquisition, "acquisition_beta": args.acquisition_beta,
              "lp_refit": args.lp_refit,
              "initial": _budget(args.initial_utts, args.initial_hours, "initial"),
              "budget_per_round": _budget(args.budget_utts, args.budget_hours, "budget")}

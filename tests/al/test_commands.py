@@ -61,6 +61,16 @@ def test_warm_start_options_apply_to_warm_started_rounds_only(tmp_path):
     assert config(tmp_path, warm_start_opts=[]).digest() == config(tmp_path).digest()
 
 
+def test_acquisition_changes_the_digest_only_when_not_the_default(tmp_path):
+    base = config(tmp_path).digest()
+    assert config(tmp_path, acquisition="topk", acquisition_beta=3.0).digest() == base
+    soft = config(tmp_path, acquisition="softrank").digest()
+    sharper = config(tmp_path, acquisition="softrank", acquisition_beta=2).digest()
+    assert len({base, soft, sharper}) == 3
+    with pytest.raises(ALRunError, match="acquisition must be one of"):
+        config(tmp_path, acquisition="greedy").check()
+
+
 @pytest.mark.parametrize("kw, match", [
     ({"strategies": ["rand"]}, "unknown strategy 'rand'"),
     ({"strategies": []}, "distinct and not empty"),
@@ -107,3 +117,30 @@ def test_al_config_yaml_and_flags(tmp_path):
     cfg_file.write_text("strategy: random\n")
     with pytest.raises(ALRunError, match=r"al.yaml: unknown keys \['strategy'\]"):
         build_config(get_parser().parse_args(base))
+
+
+def test_a_round_selects_with_the_configured_acquisition(tmp_path):
+    # The loop's select stage hands acquisition, beta and the round to the selection.
+    from espnet_lp.al.loop import ALRun
+    from espnet_lp.al.score_files import write_shard
+    from espnet_lp.al.selection import Budget, select
+    from espnet_lp.al.state import write_ids
+
+    ids = [f"u{i:03d}" for i in range(100)]
+    scores = {u: float(i) for i, u in enumerate(ids)}
+    rdir = tmp_path / "loss_prediction" / "round2"
+    write_ids(rdir / "pool", ids)
+    write_shard(rdir / "scores", 1, ids, [scores[u] for u in ids])
+    picked = {}
+    for acquisition in ("topk", "softrank"):
+        run = ALRun.__new__(ALRun)  # the select stage needs only the config and durations
+        run.cfg = config(tmp_path, acquisition=acquisition,
+                         budget_per_round={"utterances": 10})
+        run.durations = {u: 1.0 for u in ids}
+        run._select(rdir, "loss_prediction", 2)
+        picked[acquisition] = [line.split()[0] for line in
+                               (rdir / "selected").read_text().splitlines()]
+    assert picked["topk"] == ids[:-11:-1]
+    assert picked["softrank"] == select(scores, run.durations, Budget(utterances=10),
+                                        acquisition="softrank", round_index=2)
+    assert picked["softrank"] != picked["topk"]

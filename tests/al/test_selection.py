@@ -282,6 +282,63 @@ def test_kmeans_identical_points():
     assert labels.shape == (5,) and set(labels.tolist()) <= {0, 1, 2}
 
 
+# ---------------------------------------------------------------- softrank acquisition
+POOL = {f"u{i:03d}": float(i) for i in range(200)}  # u199 scores highest
+POOL_DURS = {u: 2.0 for u in POOL}
+
+
+def test_softrank_is_deterministic_per_seed_and_round_and_draws_anew_each_round():
+    def pick(seed, r):
+        return select(POOL, POOL_DURS, Budget(utterances=20), acquisition="softrank",
+                      seed=seed, round_index=r)
+
+    assert pick(0, 1) == pick(0, 1)
+    assert pick(0, 1) != pick(0, 2) and pick(0, 1) != pick(1, 1)
+
+
+def test_softrank_favours_the_top_but_spreads_over_the_ranking():
+    top = set(select(POOL, POOL_DURS, Budget(utterances=20)))
+    in_top, ranks = 0, []
+    for r in range(30):
+        chosen = select(POOL, POOL_DURS, Budget(utterances=20), acquisition="softrank",
+                        round_index=r)
+        assert len(chosen) == len(set(chosen)) == 20
+        in_top += len(top & set(chosen))
+        ranks += [199 - POOL[u] for u in chosen]
+    # uniform sampling would put 10% of the picks in the top 20; top-k 100%
+    assert 0.2 < in_top / (30 * 20) < 0.9
+    assert np.median(ranks) < 60 and max(ranks) > 100
+
+
+def test_softrank_limits_are_topk_and_uniform():
+    budget = Budget(utterances=20)
+    assert select(POOL, POOL_DURS, budget, acquisition="softrank", beta=1e6) == \
+        select(POOL, POOL_DURS, budget)
+    ranks = [199 - POOL[u] for r in range(30) for u in select(
+        POOL, POOL_DURS, budget, acquisition="softrank", beta=0.0, round_index=r)]
+    assert 70 < np.mean(ranks) < 130  # uniform over 0..199: mean 99.5
+
+
+def test_softrank_fills_an_hours_budget_and_works_with_diversity():
+    durs = {u: 1.0 + (i % 5) for i, u in enumerate(POOL)}
+    chosen = select(POOL, durs, Budget(hours=60 * H), acquisition="softrank")
+    assert 55 <= sum(durs[u] for u in chosen) <= 60
+    emb = {u: [math.cos(i), math.sin(i)] for i, u in enumerate(POOL)}
+    diverse = select(POOL, POOL_DURS, Budget(utterances=16), acquisition="softrank",
+                     embeddings=emb, num_clusters=4)
+    assert len(set(diverse)) == 16
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"acquisition": "sample"}, "acquisition must be one of topk, softrank"),
+    ({"acquisition": "softrank", "beta": -1.0}, "beta must be a number >= 0"),
+    ({"acquisition": "softrank", "beta": float("nan")}, "beta must be a number >= 0"),
+])
+def test_bad_acquisition_settings_are_clear_errors(kwargs, match):
+    with pytest.raises(SelectionError, match=match):
+        select(POOL, POOL_DURS, Budget(utterances=2), **kwargs)
+
+
 def test_module_imports_neither_torch_nor_espnet():
     code = ("import sys, espnet_lp.al.selection; "
             "print(sorted(m for m in ('torch', 'espnet', 'espnet2') if m in sys.modules))")
