@@ -55,14 +55,32 @@ class ExportError(EspnetLPError):
 
 
 def find_checkpoint(exp_dir: Path, name: str = "") -> Path:
-    """The checkpoint to export: ``name`` in ``exp_dir``, or the first of :data:`CHECKPOINTS`."""
-    candidates = [name] if name else list(CHECKPOINTS)
+    """The checkpoint to use: ``name`` in ``exp_dir``; else the average or best of the first
+    ``best_model_criterion`` of the run's ``config.yaml`` (a config that selects by
+    ``[valid, cer_ctc, min]`` is decoded with ``valid.cer_ctc.*``), then the first of
+    :data:`CHECKPOINTS`."""
+    configured = [] if name else configured_checkpoints(exp_dir)
+    candidates = [name] if name else configured + [c for c in CHECKPOINTS
+                                                   if c not in configured]
     for candidate in candidates:
         path = exp_dir / candidate
         if path.is_file():
             return path
     raise ExportError(f"{exp_dir}: no checkpoint {' or '.join(candidates)} (name one with "
                       "--asr_model_file)")
+
+
+def configured_checkpoints(exp_dir: Path) -> List[str]:
+    """``<phase>.<key>.ave.pth`` and ``.best.pth`` of the first ``best_model_criterion`` in
+    ``exp_dir/config.yaml`` (none when it names none or cannot be read: the defaults)."""
+    try:
+        config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
+        phase, key = config["best_model_criterion"][0][:2]
+    except (OSError, ValueError, yaml.YAMLError, TypeError, KeyError, IndexError):
+        return []
+    if not (isinstance(phase, str) and isinstance(key, str)):
+        return []
+    return [f"{phase}.{key}.ave.pth", f"{phase}.{key}.best.pth"]
 
 
 def read_config(exp_dir: Path) -> Dict:

@@ -79,6 +79,21 @@ def test_exp_dir_errors(tmp_path):
         find_checkpoint(tmp_path, "3epoch.pth")
 
 
+def test_checkpoint_of_the_configured_criterion_comes_first(tmp_path):
+    # what the run selects by (here CTC CER) decides, then ESPnet's usual names
+    for name in ("valid.acc.best.pth", "valid.cer_ctc.best.pth", "latest.pth"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "config.yaml").write_text(
+        "model: lp_espnet\nbest_model_criterion:\n- [valid, cer_ctc, min]\n"
+        "- [valid, acc, max]\n")
+    assert find_checkpoint(tmp_path).name == "valid.cer_ctc.best.pth"
+    (tmp_path / "valid.cer_ctc.ave.pth").write_bytes(b"")
+    assert find_checkpoint(tmp_path).name == "valid.cer_ctc.ave.pth"
+    assert find_checkpoint(tmp_path, "latest.pth").name == "latest.pth"
+    (tmp_path / "config.yaml").write_text("model: lp_espnet\nbest_model_criterion: 3\n")
+    assert find_checkpoint(tmp_path).name == "valid.acc.best.pth"
+
+
 def test_cli_reports_a_bad_exp_dir_in_one_line(tmp_path, caplog):
     from espnet_lp.bin.export_model import main
 
