@@ -21,6 +21,7 @@ Usage:
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import shutil
@@ -116,6 +117,18 @@ def decode_without_espnet_lp(zip_path: Path, cachedir: Path, wavs: List[str],
     return report
 
 
+@contextlib.contextmanager
+def quiet_root_logger(level: int = logging.WARNING):
+    """Raise the root logger's level for a while (ESPnet's modules log through it)."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(max(before, level))
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
 def verify(zips: Dict[str, Path], wavs: List[str], args) -> Dict:
     """Compare stock and full decodes; check the full zip's LP tensors."""
     from espnet_lp.asr.espnet_model import is_plugin_key
@@ -123,8 +136,9 @@ def verify(zips: Dict[str, Path], wavs: List[str], args) -> Dict:
     with tempfile.TemporaryDirectory() as tmp:
         stock = decode_without_espnet_lp(zips["stock"], Path(tmp) / "stock", wavs,
                                          args.beam_size, args.ctc_weight)
-        full = zoo_decode.decode(str(zips["full"].resolve()), str(Path(tmp) / "full"), wavs,
-                                 args.beam_size, args.ctc_weight)
+        with quiet_root_logger():  # Speech2Text logs the whole model and every beam step
+            full = zoo_decode.decode(str(zips["full"].resolve()), str(Path(tmp) / "full"),
+                                     wavs, args.beam_size, args.ctc_weight)
     if stock["model"] != "ESPnetASRModel" or full["model"] != "ESPnetLPASRModel":
         raise ExportError(f"loaded {stock['model']} (stock) and {full['model']} (full)")
     saved = torch.load(zips["checkpoint"], map_location="cpu")
