@@ -91,6 +91,7 @@ def test_help_lists_the_flags_users_expect():
     (["--stop_stage", "last"], "--stop_stage must be a non-negative integer"),
     (["--nj", "two"], "--nj must be a non-negative integer"),
     (["--nj", "0"], "--nj must be at least 1"),
+    (["--strategies", "random lp_diversee"], "unknown strategy 'lp_diversee'; valid: "),
 ])
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, args, message):
     work = copy_recipe(tmp_path, "librispeech_100")

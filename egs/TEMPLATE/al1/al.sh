@@ -168,6 +168,17 @@ if [ "${oracle}" = human ] && [ -f "${pending_marker}" ] && [ "${stage}" -lt 5 ]
     stage=5
 fi
 
+# A strategy typo is caught now, not after the data and token stages (minutes to hours).
+if [ -n "${strategies}" ] && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    # shellcheck disable=SC2086
+    python -c 'import sys
+from espnet_lp.al.scoring import STRATEGIES
+bad = [s for s in sys.argv[1:] if s not in STRATEGIES]
+if bad:
+    sys.exit(f"Error: --strategies: unknown strategy {bad[0]!r}; valid: "
+             + ", ".join(sorted(STRATEGIES)))' ${strategies}
+fi
+
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: data preparation"
     # shellcheck disable=SC2086
