@@ -199,6 +199,8 @@ class ALConfig:
             del keep["warm_start_opts"]
         if keep["acquisition"] == "topk":
             del keep["acquisition"], keep["acquisition_beta"]
+        elif isinstance(keep["acquisition_beta"], (int, float)):
+            keep["acquisition_beta"] = float(keep["acquisition_beta"])  # yaml 2 == flag 2.0
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -172,15 +172,15 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
         Selected ids in selection order (cluster fills first, then leftovers).
 
     Raises:
-        SelectionError: Unknown ``cost``, a non-finite score, a missing or bad duration, or a
-            missing or inconsistent embedding.
+        SelectionError: Unknown ``cost`` or ``acquisition``, a bad ``beta``, a non-finite
+            score, a missing or bad duration, or a missing or inconsistent embedding.
     """
     if cost not in COSTS:
         raise SelectionError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
     if acquisition not in ACQUISITIONS:
         raise SelectionError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, got "
                              f"{acquisition!r}")
-    if not (isinstance(beta, (int, float)) and 0 <= beta < math.inf):
+    if isinstance(beta, bool) or not (isinstance(beta, numbers.Real) and 0 <= beta < math.inf):
         raise SelectionError(f"beta must be a number >= 0, got {beta!r}")
     _check_scores(scores)
     _check_durations(scores, durations)

@@ -51,7 +51,8 @@ def get_parser() -> argparse.ArgumentParser:
     g = parser.add_argument_group("model")
     g.add_argument("--exp_dir", type=Path, required=True, help="ESPnet exp dir (config.yaml)")
     g.add_argument("--asr_model_file", type=str, default="",
-                   help="Checkpoint name in exp_dir (default: valid.acc.ave.pth, "
+                   help="Checkpoint name in exp_dir (default: the .ave.pth or .best.pth of the "
+                        "config's first best_model_criterion, then valid.acc.ave.pth, "
                         "valid.acc.best.pth, valid.loss.best.pth, latest.pth: the first found)")
     g = parser.add_argument_group("output")
     g.add_argument("--output_dir", type=Path, required=True)

@@ -52,7 +52,8 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--en_vocab", type=int, default=d.en_vocab,
                    help="English: use only the most frequent N words")
     g.add_argument("--zh_chars", type=int, default=d.zh_chars,
-                   help="Mandarin: use only the most frequent N characters")
+                   help="Mandarin: use only N characters, the most frequent (with "
+                        "--zh_homophone_free, the most frequent of each reading)")
     g.add_argument("--zh_homophone_free", type=str2bool, default=d.zh_homophone_free,
                    help="Mandarin: keep one character per espeak-ng reading (syllable and "
                         "tone), so that the audio determines the transcript")

@@ -32,9 +32,10 @@ class SynthConfig:
         reverb_prob: Probability that an "other" utterance is also reverberated.
         en_vocab: English sentences use only the most frequent this-many words.
         zh_chars: Mandarin clauses use only the most frequent this-many characters.
-        zh_homophone_free: Of the characters espeak-ng reads alike (syllable and tone), keep
-            only the most frequent, so the audio determines the transcript: a small model
-            cannot learn to tell homophones apart from a few hours of speech.
+        zh_homophone_free: Of the characters espeak-ng reads alike (syllable and tone, each
+            read alone), keep only the most frequent, so the audio all but determines the
+            transcript (polyphones and tone sandhi in a sentence aside): a small model cannot
+            learn to tell homophones apart from a few hours of speech.
         zh_pack_clauses: Join short clauses into sentences of ``zh_min_chars`` to
             ``zh_max_chars`` characters (each clause used once), for more examples of each
             character per utterance; otherwise every sentence is one clause of that length.

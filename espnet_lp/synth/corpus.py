@@ -79,13 +79,19 @@ def contents(targets: List[Path]) -> Dict[str, List[int]]:
     return out
 
 
+#: Settings added later, with the value that gives what was generated before they existed.
+_ADDED_SETTINGS = {"zh_homophone_free": False, "zh_pack_clauses": False, "zh_min_chars": 4,
+                   "zh_max_chars": 16}
+
+
 def _shaping(config, name: str):
     """The settings that shape corpus ``name``: the other language's text options do not (an
-    English corpus stays valid when a Mandarin option is added or changed)."""
+    English corpus stays valid when a Mandarin option is added or changed); a record written
+    before a setting existed holds the value that reproduces it."""
     if not isinstance(config, dict):
         return config
     other = "zh_" if name == CORPUS_NAME["en"] else "en_"
-    return {k: v for k, v in config.items() if not k.startswith(other)}
+    return {k: v for k, v in {**_ADDED_SETTINGS, **config}.items() if not k.startswith(other)}
 
 
 def _already_made(record: Path, targets: List[Path], wanted: Dict, overwrite: bool) -> bool:

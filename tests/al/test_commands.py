@@ -62,11 +62,16 @@ def test_warm_start_options_apply_to_warm_started_rounds_only(tmp_path):
 
 
 def test_acquisition_changes_the_digest_only_when_not_the_default(tmp_path):
+    # the digest of a default run, as computed before the acquisition settings existed
+    pinned = ALConfig(strategies=["random"], train_set="t", valid_set="v", test_sets=["v"],
+                      token_list="tok", train_config="c.yaml")
+    assert pinned.digest() == "254cb4ffb7a70e60"
     base = config(tmp_path).digest()
     assert config(tmp_path, acquisition="topk", acquisition_beta=3.0).digest() == base
     soft = config(tmp_path, acquisition="softrank").digest()
     sharper = config(tmp_path, acquisition="softrank", acquisition_beta=2).digest()
     assert len({base, soft, sharper}) == 3
+    assert config(tmp_path, acquisition="softrank", acquisition_beta=2.0).digest() == sharper
     with pytest.raises(ALRunError, match="acquisition must be one of"):
         config(tmp_path, acquisition="greedy").check()
 

@@ -217,6 +217,7 @@ def test_packed_mandarin_sentences_join_clauses_within_the_length_range(tmp_path
 def test_espeak_reading_count_mismatch_is_a_clear_error(monkeypatch):
     from espnet_lp.synth import text
 
+    monkeypatch.setattr("espnet_lp.synth.voice.espeak_binary", lambda: "espeak-ng")
     monkeypatch.setattr(text.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
         a, 0, stdout="t@11_|\n".encode(), stderr=b""))
     with pytest.raises(DataPrepError, match="1 readings for 2 characters"):
@@ -264,3 +265,22 @@ def test_other_language_text_options_do_not_invalidate_a_corpus(tmp_path):
     make_corpus(zh, tmp_path / "zh", num_jobs=1)
     with pytest.raises(DataPrepError, match="another config"):
         make_corpus(dataclasses.replace(zh, zh_min_chars=10), tmp_path / "zh", num_jobs=1)
+
+
+def test_a_mandarin_corpus_recorded_before_the_text_options_still_matches(tmp_path):
+    # A record without the zh_* options added later matches the settings that reproduce it.
+    old_style = small_config(languages=("zh",), train_utts=4, dev_utts=2, test_utts=2,
+                             zh_homophone_free=False, zh_pack_clauses=False, zh_min_chars=4,
+                             zh_max_chars=16)
+    make_corpus(old_style, tmp_path, num_jobs=1)
+    record = tmp_path / "synth_meta" / "aishell.json"
+    old = json.loads(record.read_text())
+    for key in ("zh_homophone_free", "zh_pack_clauses", "zh_min_chars", "zh_max_chars"):
+        del old["config"][key]
+    record.write_text(json.dumps(old))
+    before = tree_digest(tmp_path / "data_aishell")
+    make_corpus(old_style, tmp_path, num_jobs=1)  # accepted as is
+    assert tree_digest(tmp_path / "data_aishell") == before
+    with pytest.raises(DataPrepError, match="another config"):
+        make_corpus(dataclasses.replace(old_style, zh_pack_clauses=True), tmp_path,
+                    num_jobs=1)

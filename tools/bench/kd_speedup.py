@@ -133,19 +133,19 @@ class Runs:
     def train(self, name: str, config: Path, epochs: int, seed: int, valid: str,
               extra=(), train: str = TRAIN) -> dict:
         """Per-epoch statistics of a finished run (trained now unless done), with the CPU
-        seconds it took (``cpu_seconds``; a run killed and resumed counts from the resume)."""
+        seconds it took (``cpu_seconds``; None for a run that was killed and resumed)."""
         exp = self.work / "exp" / name
         cost = exp / "bench_cpu.json"
         if not finished(exp, epochs):  # ESPnet resumes a killed run from its checkpoint
+            resumed = (exp / "checkpoint.pth").is_file()
             cmd = [sys.executable, "-m", "espnet_lp.bin.asr_train",
                    *train_args(self.work, exp, config, valid=valid, train=train),
                    "--max_epoch", str(epochs), "--seed", str(seed), "--resume", "true", *extra]
             spent = child_cpu_seconds(cmd)
-            done = json.loads(cost.read_text())["cpu_seconds"] if cost.is_file() else 0.0
-            cost.write_text(json.dumps({"cpu_seconds": done + spent}))
-        stats = epoch_stats(exp)
+            # the killed part's CPU time is unknown: a resumed run has no time figure
+            cost.write_text(json.dumps({"cpu_seconds": None if resumed else spent}))
         stats_cpu = json.loads(cost.read_text())["cpu_seconds"] if cost.is_file() else None
-        return {"stats": stats, "cpu_seconds": stats_cpu}
+        return {"stats": epoch_stats(exp), "cpu_seconds": stats_cpu}
 
     def teacher_spec(self) -> dict:
         return {"asr_train_config": str(self.teacher / "config.yaml"),
@@ -160,7 +160,8 @@ class Runs:
         if not record.is_file():
             seconds = {}
             for dset in (TRAIN, TUNE, REPORT):
-                start = time.process_time()  # CPU seconds, like the trainings
+                torch.set_num_threads(1)  # one thread, like the trainings
+                start = time.process_time()
                 cache_main([*sum((["--" + k, v] for k, v in self.teacher_spec().items()), []),
                             "--data_path_and_name_and_type",
                             f"{self.work / 'data' / dset / 'wav.scp'},speech,sound",
@@ -192,9 +193,10 @@ def kd_args(teacher: dict, setting: dict) -> list:
 def compare(no_kd: dict, kd: dict) -> dict:
     """Epochs and time KD needs to reach the no-KD run's final CER.
 
-    ``cpu_ratio``: KD's CPU seconds up to that epoch over the no-KD run's total (a run's CPU
-    seconds are split over its epochs as ESPnet's per-epoch wall times are); ``wall_ratio``:
-    the same with ESPnet's wall times, which hold only on an otherwise idle machine.
+    ``cpu_ratio``: KD's CPU seconds up to that epoch over the no-KD run's total (every
+    epoch does the same work, so a run's CPU seconds are split evenly over its epochs; the
+    start-up, imports and model building, is a few seconds of each run); ``wall_ratio``: the
+    same from ESPnet's per-epoch wall times, which hold only on an otherwise idle machine.
     """
     base, curve = valid_cer(no_kd["stats"]), valid_cer(kd["stats"])
     reached = epochs_to_reach(curve, base[-1])
@@ -204,11 +206,11 @@ def compare(no_kd: dict, kd: dict) -> dict:
            "mean_cer": round(statistics.mean(curve), 4), "cer": curve,
            "cpu_seconds": kd["cpu_seconds"], "wall_seconds": round(sum(wall), 1)}
     if reached is not None:
-        share = sum(wall[:reached]) / sum(wall)
         out["epochs_ratio"] = round(reached / len(base), 3)
-        out["wall_ratio"] = round(share * sum(wall) / sum(base_wall), 3)
+        out["wall_ratio"] = round(sum(wall[:reached]) / sum(base_wall), 3)
         if kd["cpu_seconds"] and no_kd["cpu_seconds"]:
-            out["cpu_ratio"] = round(share * kd["cpu_seconds"] / no_kd["cpu_seconds"], 3)
+            out["cpu_ratio"] = round(reached / len(curve) * kd["cpu_seconds"]
+                                     / no_kd["cpu_seconds"], 3)
     return out
 
 
@@ -299,11 +301,11 @@ def main() -> None:
         f"Cache (top-{args.topk}): {cache['mb_per_hour']} MB per hour of audio; built in "
         f"{cache['build_seconds_per_hour']} CPU s per hour of audio (not in the time ratio: it "
         "is built once and reused by every round).",
-        "Time: CPU seconds (one torch thread) of each training, train + valid (valid includes "
-        "the teacher's forward pass for online KD), split over epochs as ESPnet's per-epoch "
-        "times are; on an idle one-core machine that is the wall time, and unlike wall time "
-        "it does not depend on what else runs. ESPnet's own wall times give `wall_ratio` in "
-        "the JSON.",
+        "Time: CPU seconds (one torch thread) of each training process, train + valid (valid "
+        "includes the teacher's forward pass for online KD), split evenly over its epochs; on "
+        "an idle one-core machine that is the wall time, and unlike wall time it does not "
+        "depend on what else runs. ESPnet's own wall times give `wall_ratio` in the JSON. A "
+        "run killed and resumed has no time figure.",
     ]
     write_results("kd_speedup" + (f"_{args.tag}" if args.tag else ""), result, table,
                   ["candidate (tuning, dev-clean)", "epochs to reach", "final CER",
