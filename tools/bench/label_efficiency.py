@@ -137,11 +137,6 @@ def selection_profile(recipe_dir: Path, meta: dict) -> dict:
             for strategy, rows in out.items() if rows}
 
 
-def _read_scores(path: Path) -> dict:
-    rows = (line.split("\t") for line in path.read_text().splitlines() if line.strip())
-    return {r[0]: float(r[1]) for r in rows}
-
-
 def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
     """How well each strategy's first selection scores rank the pool by its true loss.
 
@@ -151,17 +146,19 @@ def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
     """
     from scipy.stats import spearmanr
 
+    from espnet_lp.al.score_files import read_score_file
+
     per = {}
     for seed_dir in sorted((recipe_dir / "exp" / "al").glob("seed*")):
         truth_file = seed_dir / "true_loss" / "round0" / "scores.tsv"
         if not truth_file.is_file():
             continue
-        truth = _read_scores(truth_file)
+        truth = read_score_file(truth_file)
         for scores_file in sorted(seed_dir.glob("*/round0/scores.tsv")):
             strategy = scores_file.parts[-3]
             if strategy in ("true_loss", "random"):
                 continue
-            scores = _read_scores(scores_file)
+            scores = read_score_file(scores_file)
             for name in ("all", "clean", "other"):
                 ids = [u for u in scores if u in truth and (name == "all" or (
                     u in meta and meta[u]["condition"].split()[0] == name))]
