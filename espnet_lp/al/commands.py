@@ -75,7 +75,7 @@ def decode_wavs(cfg, model_dir: Path, wavs: Dict[str, str], out_dir: Path,
     decoding behind :mod:`espnet_lp.bin.asr_inference`'s input checks and atomic output).
 
     Args:
-        cfg: The run's :class:`~espnet_lp.al.loop.ALConfig` (jobs, backend, options).
+        cfg: The run's :class:`~espnet_lp.al.run_config.ALConfig` (jobs, backend, options).
         model_dir: ESPnet exp dir of the model.
         wavs: What to decode.
         out_dir: Work dir (replaced).

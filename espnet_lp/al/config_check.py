@@ -1,6 +1,6 @@
 """Checks of an active-learning run's config against its data, before anything is written.
 
-:meth:`espnet_lp.al.loop.ALConfig.check` runs these: a value of the wrong type in the
+:meth:`espnet_lp.al.run_config.ALConfig.check` runs these: a value of the wrong type in the
 ``--al_config`` yaml, a budget that selects nothing or more than the pool holds, a token list
 from another corpus, or a bad option in ``--decode_opts``/``--score_opts``/``--lp_refit_opts``/
 ``--kd_opts`` is one line naming it, instead of a failure minutes later inside a training or
@@ -36,7 +36,7 @@ def _is_int(v) -> bool:
 
 
 def _error(message: str) -> EspnetLPError:
-    from espnet_lp.al.loop import ALRunError
+    from espnet_lp.al.run_config import ALRunError
 
     return ALRunError(message)
 

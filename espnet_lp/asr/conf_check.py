@@ -4,7 +4,7 @@ instead of a ``TypeError`` deep in a constructor."""
 
 import difflib
 import inspect
-from typing import List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from typeguard import TypeCheckError
 
@@ -71,3 +71,13 @@ def build_checked(cls: type, where: str, conf: Mapping, **given):
         raise
     except (ValueError, TypeError, TypeCheckError) as e:
         raise ModelConfigError(f"{where}: {' '.join(str(e).split())}") from None
+
+
+def choose_class(choices: Dict[str, type], name: Optional[str], option: str) -> Optional[type]:
+    """The class ``model_conf.<option>`` names, or None for ``none``/``null``."""
+    if name is None or name.lower() in ("none", "null", "nil"):
+        return None
+    if name not in choices:
+        raise ModelConfigError(f"model_conf.{option} must be one of {sorted(choices)} or none: "
+                               f"{name!r}")
+    return choices[name]

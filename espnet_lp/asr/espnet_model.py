@@ -7,7 +7,7 @@ ASR loss is exactly ESPnet's); this subclass only
 - captures the intermediate encoder layers the LP decoder reads (forward hooks, so any ESPnet
   encoder with an ``encoders`` layer list works, without changing its config),
 - adds ``lp_weight * loss_lp`` to the loss, with LP statistics in the training log,
-- scores untranscribed audio: :meth:`score_pool`.
+- scores untranscribed audio: :meth:`score_pool` (:mod:`espnet_lp.asr.pool_scoring`).
 """
 
 import contextlib
@@ -18,25 +18,20 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.torch_utils.device_funcs import force_gatherable
-from espnet.nets.pytorch_backend.nets_utils import pad_list, th_accuracy
-from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from typeguard import typechecked
 
-from espnet_lp.asr.conf_check import build_checked
+from espnet_lp.asr.conf_check import build_checked, choose_class
 from espnet_lp.asr.kd import KD_CRITERIA, AbsKDCriterion, CTCKLCriterion
 from espnet_lp.asr.loss_predictor import (
     LP_DECODERS,
     TARGETS,
     AbsLPDecoder,
     LPMLPDecoder,
-    ctc_posterior_stats,
-    decoder_posterior_stats,
-    masked_mean,
 )
 from espnet_lp.asr.lp_losses import spearman
 from espnet_lp.asr.padding import masked_time_convolutions, per_utterance_feats
-from espnet_lp.asr.per_utterance import label_smoothing_per_token
-from espnet_lp.asr.sdpa import fused_attention
+from espnet_lp.asr.per_utterance import PerUtteranceLossMixin
+from espnet_lp.asr.pool_scoring import LPPoolScoringMixin
 from espnet_lp.asr.teacher import subsampling_factor
 from espnet_lp.errors import ModelConfigError
 
@@ -52,16 +47,7 @@ def is_plugin_key(key: str) -> bool:
     return key == "lp_epoch" or key.startswith("lp_decoder.")
 
 
-def _choose(choices: Dict[str, type], name: Optional[str], option: str) -> Optional[type]:
-    if name is None or name.lower() in ("none", "null", "nil"):
-        return None
-    if name not in choices:
-        raise ModelConfigError(f"model_conf.{option} must be one of {sorted(choices)} or none: "
-                               f"{name!r}")
-    return choices[name]
-
-
-class ESPnetLPASRModel(ESPnetASRModel):
+class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel):
     """ESPnet ASR model + loss prediction (+ distillation): ``model: lp_espnet``.
 
     Everything is configured in ``model_conf``, so stock ``espnet2.bin.asr_train`` builds it
@@ -120,13 +106,13 @@ class ESPnetLPASRModel(ESPnetASRModel):
         self.register_buffer("lp_epoch", torch.zeros((), dtype=torch.long))
         self._stash: Optional[dict] = None
         self._kd_checked = False
-        lp_class = _choose(LP_DECODERS, lp_decoder, "lp_decoder")
+        lp_class = choose_class(LP_DECODERS, lp_decoder, "lp_decoder")
         if lp_class is not None:
             self.set_lp_decoder(build_checked(lp_class, "model_conf.lp_decoder_conf",
                                               lp_decoder_conf or {},
                                               encoder_output_size=self.encoder.output_size(),
                                               decoder_output_size=self._decoder_size()))
-        kd_class = _choose(KD_CRITERIA, kd, "kd")
+        kd_class = choose_class(KD_CRITERIA, kd, "kd")
         if kd_class is not None:
             self.kd = build_checked(kd_class, "model_conf.kd_conf", kd_conf or {},
                                     blank_id=self.blank_id)
@@ -256,46 +242,6 @@ class ESPnetLPASRModel(ESPnetASRModel):
         self._stash["enc_lens"] = lens
         return out, lens
 
-    def _calc_ctc_loss(self, encoder_out, encoder_out_lens, ys_pad, ys_pad_lens):
-        if self._stash is None:
-            return super()._calc_ctc_loss(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
-        # ESPnet's builtin CTC returns loss_i / B with reduce=False and sum_i(loss_i) / B with
-        # reduce=True: one call gives both the per-utterance losses and ESPnet's batch loss.
-        reduce = self.ctc.reduce
-        self.ctc.reduce = False
-        try:
-            scaled = self.ctc(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
-        finally:
-            self.ctc.reduce = reduce
-        # The first call is the main CTC branch; later ones are intermediate CTC layers.
-        self._stash.setdefault("ctc", scaled * encoder_out.size(0))
-        cer_ctc = None
-        if not self.training and self.error_calculator is not None:
-            ys_hat = self.ctc.argmax(encoder_out).data
-            cer_ctc = self.error_calculator(ys_hat.cpu(), ys_pad.cpu(), is_ctc=True)
-        return scaled.sum(), cer_ctc
-
-    def _calc_att_loss(self, encoder_out, encoder_out_lens, ys_pad, ys_pad_lens):
-        if self._stash is None:
-            return super()._calc_att_loss(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
-        if getattr(self, "lang_token_id", None) is not None:
-            raise ValueError("loss prediction does not support lang_token_id")
-        ys_in_pad, ys_out_pad = add_sos_eos(ys_pad, self.sos, self.eos, self.ignore_id)
-        decoder_out, _ = self.decoder(encoder_out, encoder_out_lens, ys_in_pad, ys_pad_lens + 1)
-        per_token = label_smoothing_per_token(self.criterion_att, decoder_out, ys_out_pad)
-        per_utt = per_token.sum(1)
-        self._stash["att"] = per_utt
-        denom = ((ys_out_pad != self.ignore_id).sum() if self.criterion_att.normalize_length
-                 else decoder_out.size(0))
-        loss_att = per_utt.sum() / denom
-        acc_att = th_accuracy(decoder_out.view(-1, self.vocab_size), ys_out_pad,
-                              ignore_label=self.ignore_id)
-        cer_att, wer_att = None, None
-        if not self.training and self.error_calculator is not None:
-            ys_hat = decoder_out.argmax(dim=-1)
-            cer_att, wer_att = self.error_calculator(ys_hat.cpu(), ys_pad.cpu())
-        return loss_att, acc_att, cer_att, wer_att
-
     # ---- training ----------------------------------------------------------------------
     def _asr_forward(self, speech, speech_lengths, text, text_lengths, **kwargs):
         """ESPnet's forward, plus what the overrides stashed (per-utterance losses, layers)."""
@@ -416,103 +362,6 @@ class ESPnetLPASRModel(ESPnetASRModel):
         """LP predictions from captured encoder layers and a greedy-hypothesis decoder pass."""
         pooled, hyps = self._lp_pooled(layers, enc, enc_lens, detach)
         return self.lp_decoder.predict_pooled(pooled), hyps
-
-    def _lp_pooled(self, layers: List[torch.Tensor], enc: torch.Tensor, enc_lens: torch.Tensor,
-                   detach: bool) -> Tuple[Dict[str, torch.Tensor], List[List[int]]]:
-        """The LP heads' pooled inputs, and the CTC greedy hypotheses they were made from."""
-        if detach:
-            layers = [h.detach() for h in layers]
-        ctc_logp = self.ctc.log_softmax(enc)
-        hyps = self.ctc_greedy(enc, enc_lens, ctc_logp)
-        lp = self.lp_decoder
-        post = getattr(lp, "uses_posteriors", False)
-        ctc_stats = att_stats = dec_hs = dec_lens = None
-        if post and "ctc" in lp.targets:
-            ctc_stats = ctc_posterior_stats(ctc_logp, enc_lens, hyps, self.blank_id)
-        if "att" in lp.targets:
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
-                dec_hs, dec_lens, logits, next_tokens = self._decoder_states(enc, enc_lens, hyps)
-            if post:
-                att_stats = decoder_posterior_stats(logits, dec_lens, next_tokens)
-        return lp.pool(layers, enc_lens, dec_hs, dec_lens, ctc_stats, att_stats), hyps
-
-    def ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor,
-                   ctc_logp: Optional[torch.Tensor] = None) -> List[List[int]]:
-        """CTC best-path hypotheses (repeats merged, blanks removed) as token id lists."""
-        if ctc_logp is None:
-            ctc_logp = self.ctc.log_softmax(enc)
-        best = ctc_logp.argmax(-1).detach().cpu()
-        hyps = []
-        for b, n in enumerate(enc_lens.tolist()):
-            ids = torch.unique_consecutive(best[b, :n])
-            hyps.append([i for i in ids.tolist() if i != self.blank_id])
-        return hyps
-
-    def _decoder_states(self, enc, enc_lens, hyps):
-        """Decoder pass teacher-forced on ``<sos> + hypothesis``: no transcript needed.
-
-        Returns:
-            states before the output layer (B, L, D), lengths (B,), logits (B, L, V) and the
-            tokens each step predicts (``hypothesis + <eos>``, padded with -1) (B, L).
-        """
-        ys_in = pad_list([torch.tensor([self.sos] + h, dtype=torch.long) for h in hyps],
-                         self.eos).to(enc.device)
-        ys_next = pad_list([torch.tensor(h + [self.eos], dtype=torch.long) for h in hyps],
-                           -1).to(enc.device)
-        ys_lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
-        with fused_attention(self.decoder):
-            out, _ = self.decoder(enc, enc_lens, ys_in, ys_lens, return_hs=True)
-        if not isinstance(out, tuple):
-            raise ValueError("the LP 'att' head needs a decoder that returns its states "
-                             "(return_hs=True), as ESPnet's transformer decoders do")
-        logits, states = out
-        return states, ys_lens, logits, ys_next
-
-    # ---- pool scoring ------------------------------------------------------------------
-    @torch.no_grad()
-    def score_pool(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Dict:
-        """Score untranscribed utterances: one encoder pass (+ one decoder pass), no beam.
-
-        Call in eval mode. Args:
-            speech: (B, L) waveforms or features, as for ``encode``.
-            speech_lengths: (B,).
-
-        Returns:
-            ``lp_ctc`` and ``lp_att`` (B,) predicted losses (those predicted), ``lp_score``
-            (B,) their combination weighted by ``ctc_weight`` (higher: more informative),
-            ``hyp`` list of CTC greedy token-id lists, ``embedding`` (B, D) mean-pooled
-            encoder output (for diversity-aware selection).
-        """
-        pooled, hyps, embedding = self.lp_inputs(speech, speech_lengths)
-        pred = self.lp_decoder.predict_pooled(pooled)
-        if set(pred) == {"ctc", "att"}:
-            score = self.ctc_weight * pred["ctc"] + (1.0 - self.ctc_weight) * pred["att"]
-        else:
-            score = next(iter(pred.values()))
-        out = {f"lp_{t}": v for t, v in pred.items()}
-        out.update(lp_score=score, hyp=hyps, embedding=embedding)
-        return out
-
-    @torch.no_grad()
-    def lp_inputs(self, speech: torch.Tensor, speech_lengths: torch.Tensor
-                  ) -> Tuple[Dict[str, torch.Tensor], List[List[int]], torch.Tensor]:
-        """What the LP heads read, for scoring or for refitting the heads on held-out data.
-
-        Returns:
-            The heads' pooled inputs (``AbsLPDecoder.pool``), the CTC greedy hypotheses and
-            the mean-pooled encoder output (B, D).
-        """
-        if self.lp_decoder is None:
-            raise ValueError("loss prediction needs an LP decoder (model has none)")
-        self._stash = {}
-        try:
-            self.encode(speech, speech_lengths)
-            stash = self._stash
-        finally:
-            self._stash = None
-        pooled, hyps = self._lp_pooled(stash["layers"], stash["enc"], stash["enc_lens"],
-                                       detach=True)
-        return pooled, hyps, masked_mean(stash["enc"], stash["enc_lens"])
 
 
 def _check_labeled(labeled: torch.Tensor, why: str) -> None:

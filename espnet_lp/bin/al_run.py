@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from espnet_lp.al.config_check import parse_kd_opts
-from espnet_lp.al.loop import ALConfig, ALRun, ALRunError
+from espnet_lp.al.loop import ALRun
+from espnet_lp.al.run_config import ALConfig, ALRunError
 from espnet_lp.al.oracle import ORACLES, AnnotationPending
 from espnet_lp.al.scoring import STRATEGIES
 from espnet_lp.al.selection import ACQUISITIONS
