@@ -17,6 +17,8 @@ Usage:
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en   # hours on CPU
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_quick --seeds 0 \
         --strategies "random loss_prediction" --rounds 1 --tag quick
+    python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_softrank \
+        --al_config conf/al/bench_softrank.yaml --tag softrank
 """
 
 import argparse
@@ -52,6 +54,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", default="0 1 2")
     parser.add_argument("--strategies", default="",
                         help="Default: conf/al/bench.yaml's (bench_zh.yaml's)")
+    parser.add_argument("--al_config", type=Path, default=None,
+                        help="AL settings (default: conf/al/bench.yaml, bench_zh.yaml for zh), "
+                             "e.g. conf/al/bench_softrank.yaml with a --tag")
     parser.add_argument("--rounds", type=int, default=0,
                         help="0: conf/al/bench.yaml's (bench_zh.yaml's)")
     parser.add_argument("--pool_utts", type=int, default=0, help="0: 800 (en), 1200 (zh)")
@@ -70,8 +75,11 @@ def run_recipe(args, recipe_dir: Path, run_metric: str, metric: str) -> None:
     synth = (f"--train_utts {pool} --dev_utts {args.eval_utts} "
              f"--test_utts {args.eval_utts} --other_fraction 0.5")
     al_config, asr_opts = SETTINGS[args.lang]
+    al_config = (args.al_config or ROOT / "conf" / "al" / al_config).resolve()
+    if not al_config.is_file():
+        raise SystemExit(f"--al_config {al_config}: not found")
     cmd = ["./run.sh", "--local_data_opts", f"--synth_opts '{synth}'",
-           "--al_config", str(ROOT / "conf" / "al" / al_config), "--token_type", "char",
+           "--al_config", str(al_config), "--token_type", "char",
            "--asr_opts", asr_opts, "--seeds", args.seeds, "--metric", run_metric,
            "--nj", str(args.nj), "--stop_stage", "5"]
     if args.strategies:
