@@ -145,6 +145,16 @@ def selection_profile(recipe_dir: Path, meta: dict) -> dict:
             for strategy, rows in out.items() if rows}
 
 
+def pool_size(recipe_dir: Path, meta: dict) -> dict:
+    """Utterances and hours of the training pool (labeled first + unlabeled, seed 0's)."""
+    round0 = next(iter(sorted((recipe_dir / "exp" / "al").glob("seed*/initial/round0"))))
+    ids = [line.split()[0] for name in ("labeled", "pool")
+           for line in (round0 / name).read_text().splitlines() if line.strip()]
+    hours = (round(sum(float(meta[u]["duration"]) for u in ids) / 3600, 2)
+             if ids and all(u in meta for u in ids) else None)
+    return {"utterances": len(ids), "hours": hours}
+
+
 def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
     """How well each strategy's first selection scores rank the pool by its true loss.
 
@@ -212,6 +222,7 @@ def main() -> None:
     result["per_round"] = per_round(recipe_dir / "exp" / "al", sets, metric)
     meta = utterance_meta(recipe_dir, {"en": "librispeech", "zh": "aishell"}[args.lang])
     result["selected"] = selection_profile(recipe_dir, meta)
+    result["pool"] = pool_size(recipe_dir, meta)
     result["round0_pool_spearman"] = pool_ranking(recipe_dir, meta)
     for key in ("hours_ratio", "aulc"):
         result[key] = result["sets"][headline][key]
@@ -223,7 +234,9 @@ def main() -> None:
     name = f"label_efficiency_{args.lang}" + (f"_{args.tag}" if args.tag else "")
     if png.is_file():
         shutil.copyfile(png, ROOT / "tools" / "bench" / "results" / f"{name}.png")
-    notes = [f"{metric.upper()} in %, mean ± sd over seeds {result['seeds']}; AULC: mean "
+    notes = [f"Pool: {result['pool']['utterances']} utterances ({result['pool']['hours']} h), "
+             "half clean, half 'other'.",
+             f"{metric.upper()} in %, mean ± sd over seeds {result['seeds']}; AULC: mean "
              "error over the labeled-hours range; hours ratio: labeled hours to reach "
              "random's final error (seed-mean curves) over random's own (< 1: fewer labels; "
              "n/a: never reached).", "true_loss reads the hidden transcripts: a ceiling, "
