@@ -19,7 +19,7 @@ Two splits, so that the reported figures are not the ones the settings were pick
 Figures (means and sd over seeds): epochs(KD) / epochs(no KD) to reach the no-KD final CER
 (goal <= 0.5); the time KD takes to reach it over the no-KD run's time (goal with the cache
 <= 0.6; the teacher's training is not counted, the cache's build is reported apart), in CPU
-seconds of one-thread trainings so that other work on the machine does not skew it; the
+seconds of one-thread trainings so that other work on the machine skews it less; the
 cache's size on disk per hour of audio.
 A rerun with the same ``--work_dir`` resumes: finished runs are reused.
 
@@ -106,8 +106,8 @@ def epochs_to_reach(curve, target):
 
 
 def child_cpu_seconds(cmd: list) -> float:
-    """Run ``cmd`` with one torch thread; the CPU seconds (user + system) it used. CPU time,
-    unlike wall time, does not depend on what else the machine runs."""
+    """Run ``cmd`` with one torch thread; the CPU seconds (user + system) it used. CPU time
+    depends much less than wall time on what else the machine runs (not at all on pauses)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, env=env, check=True)
@@ -116,11 +116,14 @@ def child_cpu_seconds(cmd: list) -> float:
 
 
 def mean_sd(values: list) -> dict:
+    """Mean, sd, and (for timings) median, min and max of the values that exist."""
     values = [v for v in values if v is not None]
     if not values:
-        return {"mean": None, "sd": None, "n": 0}
+        return {"mean": None, "sd": None, "n": 0, "median": None, "min": None, "max": None}
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": round(statistics.mean(values), 3), "sd": round(sd, 3), "n": len(values)}
+    return {"mean": round(statistics.mean(values), 3), "sd": round(sd, 3), "n": len(values),
+            "median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3)}
 
 
 class Runs:
@@ -278,6 +281,10 @@ def main() -> None:
     def cell(s):
         return "n/a" if s["mean"] is None else f"{s['mean']} ± {s['sd']} (n={s['n']})"
 
+    def timing(s):
+        return "n/a" if s["mean"] is None else (f"median {s['median']} [{s['min']}, {s['max']}]"
+                                                f"; {cell(s)}")
+
     table = [[name, row["epochs_to_reach"] or "not reached", row["final_cer"],
               row["no_kd_final_cer"], "chosen" if name == chosen_name else ""]
              for name, row in tuning.items()]
@@ -288,7 +295,7 @@ def main() -> None:
     for kind in ("online", "cache"):
         s = summary[kind]
         table.append([f"KD {kind} ({chosen_name})", cell(s["epochs_ratio"]),
-                      cell(s["cpu_ratio"]),
+                      timing(s["cpu_ratio"]),
                       f"{cell(s['final_cer'])} ({cell(s['no_kd_final_cer'])})", missed[kind]])
     notes = [
         f"Tuning: {TUNE}, seed 0, each candidate against no KD (columns: epochs to reach the "
@@ -303,9 +310,11 @@ def main() -> None:
         "is built once and reused by every round).",
         "Time: CPU seconds (one torch thread) of each training process, train + valid (valid "
         "includes the teacher's forward pass for online KD), split evenly over its epochs; on "
-        "an idle one-core machine that is the wall time, and unlike wall time it does not "
-        "depend on what else runs. ESPnet's own wall times give `wall_ratio` in the JSON. A "
-        "run killed and resumed has no time figure.",
+        "an idle one-core machine that is the wall time. It depends less than wall time on "
+        "what else runs, but not nothing: shared caches and cores make the same work cost "
+        f"more CPU seconds (the no-KD runs here: {cell(summary['online']['no_kd_cpu_seconds'])}"
+        " s). ESPnet's own wall times give `wall_ratio` in the JSON (meaningless for a run "
+        "that was paused). A run killed and resumed has no time figure.",
     ]
     write_results("kd_speedup" + (f"_{args.tag}" if args.tag else ""), result, table,
                   ["candidate (tuning, dev-clean)", "epochs to reach", "final CER",
