@@ -108,6 +108,11 @@ class ALConfig:
 
     def check(self) -> None:
         """Clear errors for values that cannot work (before anything is written)."""
+        self.check_settings()
+        self._check_against_data()
+
+    def check_settings(self) -> None:
+        """The checks that need no data: types, names, budgets, choices, combinations."""
         config_check.check_types(self)
         for name in self.strategies:
             get_strategy(name)
@@ -139,6 +144,9 @@ class ALConfig:
         if self.kd_weight > 0 and self.teacher_spec is None:
             raise ALRunError("kd_weight > 0 needs a teacher spec (the recipe's stage 3 writes "
                              "exp/kd/teacher.yaml)")
+
+    def _check_against_data(self) -> None:
+        """The data dirs, token list and training config exist and fit the settings."""
         for path in [self.train_set, self.valid_set, *self.test_sets, self.token_list,
                      self.train_config]:
             if not Path(path).exists():

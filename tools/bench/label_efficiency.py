@@ -147,9 +147,10 @@ def selection_profile(recipe_dir: Path, meta: dict) -> dict:
 
 def pool_size(recipe_dir: Path, meta: dict) -> dict:
     """Utterances and hours of the training pool (labeled first + unlabeled, seed 0's)."""
+    from espnet_lp.al.state import read_ids
+
     round0 = next(iter(sorted((recipe_dir / "exp" / "al").glob("seed*/initial/round0"))))
-    ids = [line.split()[0] for name in ("labeled", "pool")
-           for line in (round0 / name).read_text().splitlines() if line.strip()]
+    ids = read_ids(round0 / "labeled") + read_ids(round0 / "pool")
     hours = (round(sum(float(meta[u]["duration"]) for u in ids) / 3600, 2)
              if ids and all(u in meta for u in ids) else None)
     return {"utterances": len(ids), "hours": hours}
