@@ -28,6 +28,9 @@ _TYPES = {
     "acquisition": ("a string", lambda v: isinstance(v, str)),
     "acquisition_beta": ("a number >= 0", lambda v: isinstance(v, numbers.Real)
                          and not isinstance(v, bool) and 0 <= v < float("inf")),
+    "typicality_knn": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "typicality_gate": ("a number in (0, 1]", lambda v: isinstance(v, numbers.Real)
+                        and not isinstance(v, bool) and 0 < v <= 1),
 }
 
 

@@ -280,13 +280,17 @@ class ALRun:
         pool_ids = read_ids(rdir / "pool")
         scores, embeddings = merge_shards(rdir / "scores", pool_ids, self.cfg.nj)
         diverse = get_strategy(strategy).diverse
+        acquisition = self.cfg.acquisition
+        if acquisition == "typical" and not get_strategy(strategy).needs_model:
+            acquisition = "topk"  # random, the control, stays a uniform draw (no embeddings)
         chosen = selection.select(
             scores, self.durations,
             selection.Budget.from_config(self.cfg.budget_per_round, "budget_per_round"),
             cost=self.cfg.cost, seed=self.cfg.seed,
-            embeddings=embeddings if diverse else None,
+            embeddings=embeddings if diverse or acquisition == "typical" else None,
             num_clusters=self.cfg.num_clusters if diverse else 0,
-            acquisition=self.cfg.acquisition, beta=self.cfg.acquisition_beta, round_index=r)
+            acquisition=acquisition, beta=self.cfg.acquisition_beta, round_index=r,
+            typicality_knn=self.cfg.typicality_knn, typicality_gate=self.cfg.typicality_gate)
         atomic_write_text(rdir / "selected", "".join(
             f"{u} {scores[u]!r} {self.durations[u]:.3f}\n" for u in chosen))
         logger.info("%s: selected %d utterances (%.3f h) of %d", strategy, len(chosen),

@@ -45,9 +45,16 @@ class ALConfig:
         retrain: ``scratch`` or ``warm_start`` (from the previous round's model).
         seed: Seed of the initial set, ``random``, ties, and ESPnet training.
         num_clusters: k-means clusters of ``lp_diverse``.
-        acquisition: ``topk`` (the best-scored) or ``softrank`` (a sample favouring them;
-            :func:`espnet_lp.al.selection.softrank_order`), for every strategy.
+        acquisition: ``topk`` (the best-scored), ``softrank`` (a sample favouring them;
+            :func:`espnet_lp.al.selection.softrank_order`) or ``typical`` (the best-scored
+            among the typical utterances of each k-means cluster of the pool's encoder
+            embeddings, as many clusters as the round's budget holds utterances;
+            :func:`espnet_lp.al.clustering.typical_order`), for every strategy but
+            ``random``, the control, which stays a uniform draw.
         acquisition_beta: Softrank's sharpness (probability of rank i ~ i ** -beta).
+        typicality_knn: ``typical``: neighbours of the typicality estimate (TypiClust's 20).
+        typicality_gate: ``typical``: fraction of each cluster, by typicality, that the score
+            chooses from.
         token_type, bpemodel: As ESPnet's options.
         train_opts, decode_opts, score_opts: Extra options of asr_train, asr_inference,
             al_score.
@@ -85,6 +92,8 @@ class ALConfig:
     num_clusters: int = 8
     acquisition: str = "topk"
     acquisition_beta: float = 1.0
+    typicality_knn: int = 20
+    typicality_gate: float = 0.5
     token_type: str = "char"
     bpemodel: Optional[str] = None
     train_opts: List[str] = field(default_factory=list)
@@ -172,16 +181,22 @@ class ALConfig:
 
     def digest(self) -> str:
         """Hash of the settings that change results (not parallelism; the oracle, the
-        warm-start options and the acquisition only when not the default, so that runs made
-        before they existed keep their hash)."""
+        warm-start options and the acquisition settings only when not the default, so that runs
+        made before they existed keep their hash)."""
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("nj", "ngpu", "backend", "slurm_opts")}
         if keep["oracle"] == "simulated":
             del keep["oracle"]
         if not keep["warm_start_opts"]:
             del keep["warm_start_opts"]
-        if keep["acquisition"] == "topk":
-            del keep["acquisition"], keep["acquisition_beta"]
+        if keep["acquisition"] != "typical":
+            del keep["typicality_knn"], keep["typicality_gate"]
+        else:
+            keep["typicality_gate"] = float(keep["typicality_gate"])
+        if keep["acquisition"] != "softrank":
+            del keep["acquisition_beta"]
         elif isinstance(keep["acquisition_beta"], (int, float)):
             keep["acquisition_beta"] = float(keep["acquisition_beta"])  # yaml 2 == flag 2.0
+        if keep["acquisition"] == "topk":
+            del keep["acquisition"]
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]

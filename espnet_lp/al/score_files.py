@@ -74,6 +74,8 @@ def merge_shards(output_dir: Pathlike, expected: Iterable[str], num_jobs: int
             raise ScoreFileError(f"{path}: utterance {twice[0]} is in two shards")
         scores.update(shard)
         emb_path = out / f"embedding.{job}.npz"
+        if not shard:
+            continue  # an empty shard (more jobs than utterances) has no embeddings to give
         if embeddings is not None and emb_path.is_file():
             with np.load(emb_path) as z:
                 embeddings.update(zip(z["ids"].tolist(), z["embedding"]))

@@ -14,9 +14,12 @@ budgets and ties, so the loop never special-cases a strategy.
   (pseudo-label), per token, weighted by the ASR's ``ctc_weight``.
 - ``loss_prediction``: the LP heads' predicted loss (``ESPnetLPASRModel.score_pool``).
 - ``lp_diverse``: loss prediction; selection adds a diversity constraint over the pooled
-  encoder embeddings this strategy also returns.
+  encoder embeddings.
 - ``true_loss``: the real loss against the hidden transcripts (simulation only: an upper
   reference, refused when the pool has no transcripts).
+
+Every strategy that runs the model also returns each utterance's mean-pooled encoder output
+(the embedding of diversity-aware and typicality-gated selection); ``random`` returns none.
 """
 
 import hashlib
@@ -26,6 +29,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from espnet_lp.asr.loss_predictor import masked_mean
 from espnet_lp.errors import EspnetLPError
 
 
@@ -108,6 +112,12 @@ def _encode(scorer: Scorer, batch: PoolBatch):
     return (enc[0] if isinstance(enc, tuple) else enc), lens
 
 
+def _embedding(enc: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    """Mean of the encoder output over each utterance's own frames (B, D), as the LP model's
+    ``score_pool`` returns it."""
+    return masked_mean(enc, lens).double()
+
+
 def ctc_confidence(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
     """``ctc_confidence``: 1 - exp(best-path log-probability per hypothesis token)."""
     enc, lens = _encode(scorer, batch)
@@ -117,7 +127,7 @@ def ctc_confidence(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
     path_logp = (best * mask).sum(1)
     tokens = [len(h) for h in scorer.model.ctc_greedy(enc, lens, logp)]
     per_token = path_logp / torch.tensor(tokens, dtype=path_logp.dtype).clamp(min=1)
-    return ScoreOutput(1.0 - per_token.double().exp())
+    return ScoreOutput(1.0 - per_token.double().exp(), _embedding(enc, lens))
 
 
 def least_confidence(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
@@ -132,7 +142,9 @@ def least_confidence(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
         hyp = results[0][3]
         length = max(1, len(hyp.yseq) - 1)  # tokens after <sos>, <eos> included
         scores.append(1.0 - math.exp(min(0.0, float(hyp.score) / length)))
-    return ScoreOutput(torch.tensor(scores, dtype=torch.float64))
+    # one more encoder pass for the embedding: ~1/30 of the beam search's cost
+    return ScoreOutput(torch.tensor(scores, dtype=torch.float64),
+                       _embedding(*_encode(scorer, batch)))
 
 
 def _combined(scorer: Scorer, losses: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -156,7 +168,7 @@ def estimated_loss(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
     enc, lens = _encode(scorer, batch)
     text, text_lens = _pad(model.ctc_greedy(enc, lens))
     losses = model.utterance_losses(batch.speech, batch.speech_lengths, text, text_lens)
-    return ScoreOutput(_combined(scorer, losses).double())
+    return ScoreOutput(_combined(scorer, losses).double(), _embedding(enc, lens))
 
 
 def true_loss(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
@@ -166,7 +178,7 @@ def true_loss(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
                            "pool has none")
     losses = scorer.model.utterance_losses(batch.speech, batch.speech_lengths, batch.text,
                                            batch.text_lengths)
-    return ScoreOutput(_combined(scorer, losses).double())
+    return ScoreOutput(_combined(scorer, losses).double(), _embedding(*_encode(scorer, batch)))
 
 
 def loss_prediction(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:

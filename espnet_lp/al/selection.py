@@ -13,16 +13,17 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from espnet_lp.al.clustering import ClusteringError, kmeans, typical_order
 from espnet_lp.errors import EspnetLPError
 
 logger = logging.getLogger(__name__)
 
 COSTS = ("duration", "none")
-#: How a round turns scores into a selection: the best-ranked (``topk``), or a sample that
-#: favours them (``softrank``, stochastic batch acquisition).
-ACQUISITIONS = ("topk", "softrank")
+#: How a round turns scores into a selection: the best-ranked (``topk``), a sample that
+#: favours them (``softrank``, stochastic batch acquisition), or the best-ranked among each
+#: cluster's typical utterances (``typical``, :func:`espnet_lp.al.clustering.typical_order`).
+ACQUISITIONS = ("topk", "softrank", "typical")
 _EPS_S = 1e-6  # slack in seconds when an utterance exactly fills the rest of an hours budget
-_KMEANS_ITERS = 50
 
 
 class SelectionError(EspnetLPError, ValueError):
@@ -145,7 +146,8 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
            cost: str = "duration", seed: int = 0,
            embeddings: Optional[Mapping[str, Sequence[float]]] = None,
            num_clusters: int = 0, acquisition: str = "topk", beta: float = 1.0,
-           round_index: int = 0) -> List[str]:
+           round_index: int = 0, typicality_knn: int = 20,
+           typicality_gate: float = 0.5) -> List[str]:
     """Select the most useful scored utterances within ``budget``.
 
     Hours budget with ``cost="duration"``: rank by the score's percentile in the pool per
@@ -154,7 +156,10 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
     Diversity (``embeddings`` and ``num_clusters > 1``): k-means on L2-normalised embeddings,
     each cluster fills a share of the budget proportional to its size by the ranking, then the
     global ranking fills what is left. ``acquisition="softrank"`` replaces the ranking by a
-    sample from it (:func:`softrank_order`).
+    sample from it (:func:`softrank_order`); ``acquisition="typical"`` by the best-ranked
+    typical utterance of each of as many k-means clusters as the budget holds utterances
+    (:func:`espnet_lp.al.clustering.typical_order`; needs ``embeddings``, replaces the
+    diversity quotas).
 
     Args:
         scores: utt_id -> acquisition score (higher = more useful).
@@ -164,9 +169,11 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
         seed: Seed of tie-breaking and k-means.
         embeddings: utt_id -> embedding (same length for all), for diversity.
         num_clusters: Number of k-means clusters; diversity is used only when > 1.
-        acquisition: ``"topk"`` or ``"softrank"``.
+        acquisition: ``"topk"``, ``"softrank"`` or ``"typical"``.
         beta: Softrank's sharpness (large: top-k; 0: uniform).
         round_index: The round (softrank draws anew in every round).
+        typicality_knn: Neighbours of the typicality estimate (``typical``).
+        typicality_gate: Fraction of each cluster counted as typical (``typical``).
 
     Returns:
         Selected ids in selection order (cluster fills first, then leftovers).
@@ -191,9 +198,20 @@ def select(scores: Mapping[str, float], durations: Mapping[str, float], budget: 
         ranking = softrank_order(ranking, beta, seed, round_index)
     if _capacity(budget) == 0 or not ranking:
         return []
+    if acquisition == "typical":
+        if embeddings is None:
+            raise SelectionError("acquisition typical needs the pool's embeddings (the "
+                                 "strategy returned none)")
+        x = _normalised(ranking, embeddings)
+        try:
+            order = typical_order(x, _clusters_for(budget, ranking, durations), seed,
+                                  typicality_knn, typicality_gate)
+        except ClusteringError as e:
+            raise SelectionError(str(e)) from None
+        ranking = [ranking[i] for i in order]
     taken: set = set()
     chosen: List[str] = []
-    if embeddings is not None and num_clusters > 1:
+    if embeddings is not None and num_clusters > 1 and acquisition != "typical":
         chosen = _cluster_fill(ranking, durations, budget, embeddings, num_clusters, seed)
         taken.update(chosen)
     left = _capacity(budget) - _used(chosen, durations, budget)
@@ -222,6 +240,16 @@ def softrank_order(ranking: Sequence[str], beta: float, seed: int, round_index: 
     return sorted(ranking, key=lambda u: (-keys[u], u))
 
 
+def _clusters_for(budget: Budget, ids: Sequence[str], durations: Mapping[str, float]) -> int:
+    """As many clusters as the budget holds utterances (hours: at the pool's mean duration)."""
+    if budget.utterances is not None:
+        wanted = budget.utterances
+    else:
+        mean_s = sum(durations[u] for u in ids) / len(ids)
+        wanted = int(round(_capacity(budget) / mean_s))
+    return max(1, min(wanted, len(ids)))
+
+
 def _per_second(scores: Mapping[str, float], durations: Mapping[str, float]
                 ) -> Dict[str, float]:
     """Usefulness per second of audio, from the score's percentile in the pool.
@@ -233,47 +261,6 @@ def _per_second(scores: Mapping[str, float], durations: Mapping[str, float]
     ordered = sorted(set(scores.values()))
     percentile = {v: (i + 1) / len(ordered) for i, v in enumerate(ordered)}
     return {u: percentile[s] / durations[u] for u, s in scores.items()}
-
-
-def kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """K-means with k-means++ initialisation, deterministic for a seed.
-
-    Args:
-        x: Points, shape ``(N, D)``.
-        k: Number of clusters, 1 <= k <= N.
-        seed: Seed of the initialisation.
-
-    Returns:
-        Cluster label of each point, shape ``(N,)``, values in ``[0, k)``.
-
-    Raises:
-        SelectionError: ``x`` is not 2-D or ``k`` is out of range.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or not 1 <= k <= len(x):
-        raise SelectionError(f"kmeans needs (N, D) points and 1 <= k <= N, got {x.shape}, k={k}")
-    rng = np.random.default_rng(seed)
-    centers = [x[rng.integers(len(x))]]
-    for _ in range(1, k):
-        d2 = _sq_dists(x, np.array(centers)).min(axis=1)
-        p = d2 / d2.sum() if d2.sum() > 0 else None
-        centers.append(x[rng.choice(len(x), p=p)])
-    centers = np.array(centers)
-    labels = np.full(len(x), -1)
-    for _ in range(_KMEANS_ITERS):
-        new = _sq_dists(x, centers).argmin(axis=1)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-        for c in range(k):
-            if np.any(labels == c):
-                centers[c] = x[labels == c].mean(axis=0)
-    return labels
-
-
-def _sq_dists(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared distances, shape ``(N, K)``."""
-    return ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
 
 
 def _check_scores(scores: Mapping[str, float]) -> None:

@@ -46,7 +46,7 @@ from espnet_lp.utils.fileio import read_yaml
 #: Keys of an ``--al_config`` yaml (the strategy-independent settings of a run).
 AL_CONFIG_KEYS = ("strategies", "initial", "budget_per_round", "rounds", "cost", "retrain",
                   "warm_start_opts", "seed", "num_clusters", "acquisition", "acquisition_beta",
-                  "lp_refit")
+                  "typicality_knn", "typicality_gate", "lp_refit")
 #: Exit status of a run that stopped because selections wait for people's transcripts.
 EXIT_ANNOTATION_PENDING = 3
 
@@ -72,9 +72,14 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--num_clusters", type=int, default=None, help="lp_diverse's k-means")
     g.add_argument("--acquisition", choices=ACQUISITIONS, default=None,
                    help="topk: the best-scored utterances (default); softrank: a sample that "
-                        "favours them, probability ~ rank ** -beta")
+                        "favours them, probability ~ rank ** -beta; typical: the best-scored "
+                        "typical utterance of each k-means cluster of the pool (TypiClust)")
     g.add_argument("--acquisition_beta", type=float, default=None,
                    help="softrank's sharpness (default 1)")
+    g.add_argument("--typicality_knn", type=int, default=None,
+                   help="typical: neighbours of the typicality estimate (default 20)")
+    g.add_argument("--typicality_gate", type=float, default=None,
+                   help="typical: fraction of each cluster the score chooses from (default 0.5)")
     g.add_argument("--lp_refit", type=str2bool, default=None,
                    help="Refit LP heads on --valid_set after each training (default true)")
     g.add_argument("--lp_refit_opts", default="", help="Extra lp_refit options")
@@ -144,6 +149,7 @@ def build_config(args) -> ALConfig:
     flags = {"strategies": args.strategies, "rounds": args.rounds, "cost": args.cost,
              "retrain": args.retrain, "seed": args.seed, "num_clusters": args.num_clusters,
              "acquisition": args.acquisition, "acquisition_beta": args.acquisition_beta,
+             "typicality_knn": args.typicality_knn, "typicality_gate": args.typicality_gate,
              "lp_refit": args.lp_refit,
              "initial": _budget(args.initial_utts, args.initial_hours, "initial"),
              "budget_per_round": _budget(args.budget_utts, args.budget_hours, "budget")}

@@ -72,6 +72,16 @@ def test_acquisition_changes_the_digest_only_when_not_the_default(tmp_path):
     sharper = config(tmp_path, acquisition="softrank", acquisition_beta=2).digest()
     assert len({base, soft, sharper}) == 3
     assert config(tmp_path, acquisition="softrank", acquisition_beta=2.0).digest() == sharper
+    # the typicality settings count only for typical acquisition, beta only for softrank
+    assert config(tmp_path, typicality_knn=5, typicality_gate=0.2).digest() == base
+    typical = config(tmp_path, acquisition="typical").digest()
+    assert config(tmp_path, acquisition="typical", acquisition_beta=3.0).digest() == typical
+    assert config(tmp_path, acquisition="typical", typicality_gate=1).digest() == \
+        config(tmp_path, acquisition="typical", typicality_gate=1.0).digest() != typical
+    assert len({base, soft, typical}) == 3
+    for bad in ({"typicality_knn": 0}, {"typicality_gate": 0}, {"typicality_gate": True}):
+        with pytest.raises(ALRunError, match="typicality_"):
+            config(tmp_path, acquisition="typical", **bad).check_settings()
     with pytest.raises(ALRunError, match="acquisition must be one of"):
         config(tmp_path, acquisition="greedy").check()
 

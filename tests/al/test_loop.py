@@ -9,6 +9,8 @@ import sys
 import pytest
 import yaml
 
+from espnet_lp.al.score_files import merge_shards
+from espnet_lp.al.selection import Budget, select
 from espnet_lp.al.state import read_ids
 from tests.asr.conftest import TINY
 
@@ -25,7 +27,9 @@ def al_run_cmd(en_inputs, al_dir, strategies):
             "--rounds", "1", "--train_set", str(data / "train_clean_100"),
             "--valid_set", str(data / "dev_clean"), "--test_sets", str(data / "dev_clean"),
             "--token_list", str(en_inputs / "token_list"), "--train_config", str(TINY),
-            "--train_opts", "--max_epoch 1 --batch_size 4", "--nj", "2"]
+            "--train_opts", "--max_epoch 1 --batch_size 4", "--nj", "2",
+            # typicality-gated: embeddings merged over 2 shards, k-means, resume determinism
+            "--acquisition", "typical", "--typicality_knn", "3"]
 
 
 def run(cmd, cwd, fault=None):
@@ -65,6 +69,18 @@ def test_rounds_report_and_label_accounting(clean_run, en_inputs):
         m0, m1 = out["metrics"]
         assert (m0["labeled_utterances"], m1["labeled_utterances"]) == (8, 14)
         assert 0 <= m1["decode"]["dev_clean"]["wer"]
+    # typical acquisition: loss_prediction's pick is the typical order of its merged scores
+    # and embeddings; random, the control, stays the uniform draw of its scores
+    durations = {u: float(d) for u, d in (line.split() for line in (
+        en_inputs / "data/train_clean_100/utt2dur").read_text().splitlines())}
+    for strategy, expected_acquisition in (("random", "topk"), ("loss_prediction", "typical")):
+        rdir = clean_run / strategy / "round0"
+        scores, embeddings = merge_shards(rdir / "scores", read_ids(rdir / "pool"), 2)
+        assert (embeddings is None) == (strategy == "random")
+        redo = select(scores, durations, Budget(utterances=6), seed=0, embeddings=embeddings,
+                      acquisition=expected_acquisition, typicality_knn=3)
+        selected = [line.split()[0] for line in (rdir / "selected").read_text().splitlines()]
+        assert selected == redo, strategy
     # round 0 is shared: same initial set and the same model for every strategy
     assert read_ids(clean_run / "random/round0/labeled") == \
         read_ids(clean_run / "loss_prediction/round0/labeled")

@@ -37,7 +37,12 @@ def all_scores(trained, en_inputs, tmp_path_factory):
         extra = ["--use_transcripts", "true"] if name == "true_loss" else []
         run_score(trained, data, d, name, *extra)
         out[name] = read_score_file(d / "score.1")
+        _, embeddings = merge_shards(d, out[name], 1)
+        EMBEDDINGS[name] = embeddings
     return out
+
+
+EMBEDDINGS = {}  # strategy -> {utt: mean-pooled encoder output}, filled by all_scores
 
 
 def spearman(a, b):
@@ -54,6 +59,21 @@ def test_every_strategy_scores_every_utterance(all_scores, en_inputs):
         assert sorted(scores) == sorted(ids), name
         assert all(math.isfinite(s) for s in scores.values()), name
         assert len(set(scores.values())) > 1, name  # not constant
+
+
+@pytest.mark.slow
+def test_every_model_strategy_returns_the_same_encoder_embedding(all_scores):
+    # typicality-gated and diverse selection cluster these: whatever the strategy, an
+    # utterance must sit at the same point (the encoder output's mean over its own frames)
+    assert EMBEDDINGS["random"] is None
+    reference = EMBEDDINGS["loss_prediction"]
+    for name in sorted(set(STRATEGIES) - {"random"}):
+        emb = EMBEDDINGS[name]
+        assert emb is not None and sorted(emb) == sorted(reference), name
+        for u, v in reference.items():
+            assert v.shape == emb[u].shape and v.ndim == 1, name
+            assert torch.allclose(torch.from_numpy(emb[u]), torch.from_numpy(v), atol=1e-5), \
+                (name, u)
 
 
 @pytest.mark.slow
@@ -79,6 +99,9 @@ class KnownLossModel:
         ids = speech[:, 0].long().tolist()  # the test puts the utterance index in sample 0
         return {"ctc": torch.tensor([self.losses[i] for i in ids]),
                 "att": torch.tensor([self.losses[i] for i in ids])}
+
+    def encode(self, speech, speech_lengths):  # the embedding true_loss also returns
+        return speech[..., None], speech_lengths
 
 
 def test_worst_recognised_utterances_are_selected_first():
@@ -178,6 +201,17 @@ def test_merge_checks_coverage(tmp_path):
     (tmp_path / "score.2").write_text("c\n")
     with pytest.raises(ScoreFileError, match=r"score.2:1: expected"):
         read_score_file(tmp_path / "score.2")
+
+
+def test_merge_keeps_embeddings_when_a_shard_is_empty(tmp_path):
+    import numpy as np
+
+    write_shard(tmp_path, 1, ["a", "b"], [0.1, 0.2], np.eye(2))
+    write_shard(tmp_path, 2, [], [])  # more jobs than utterances: nothing to embed
+    scores, emb = merge_shards(tmp_path, ["a", "b"], 2)
+    assert sorted(emb) == ["a", "b"] and emb["b"].tolist() == [0.0, 1.0]
+    write_shard(tmp_path, 2, ["c"], [0.3])  # a shard with utterances and no embeddings
+    assert merge_shards(tmp_path, ["a", "b", "c"], 2)[1] is None
 
 
 def test_length_sorted_batches_regroup_every_utterance_unchanged():

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from espnet_lp.al.clustering import ClusteringError, kmeans, typical_order, typicality
 from espnet_lp.al.selection import (
     Budget,
     SelectionError,
     initial_set,
-    kmeans,
     select,
     tie_breaker,
     total_hours,
@@ -273,13 +273,89 @@ def test_kmeans_is_deterministic_and_finds_separated_blobs():
 
 @pytest.mark.parametrize("k", [0, 4])
 def test_kmeans_rejects_bad_k(k):
-    with pytest.raises(SelectionError, match=f"k={k}"):
+    with pytest.raises(ClusteringError, match=f"k={k}"):
         kmeans(np.zeros((3, 2)), k, seed=0)
 
 
 def test_kmeans_identical_points():
     labels = kmeans(np.ones((5, 2)), 3, seed=0)
     assert labels.shape == (5,) and set(labels.tolist()) <= {0, 1, 2}
+
+
+def test_kmeans_many_clusters_keeps_every_label_in_range():
+    x = np.random.default_rng(1).standard_normal((500, 8))
+    labels = kmeans(x, 100, seed=0)
+    assert labels.min() >= 0 and labels.max() < 100 and len(set(labels.tolist())) > 80
+
+
+# ---------------------------------------------------------------- typical acquisition
+def test_typicality_is_higher_in_dense_regions():
+    dense = 0.01 * np.arange(10)[:, None] * np.ones((1, 2))
+    x = np.concatenate([dense, [[5.0, 5.0]]])
+    typ = typicality(x, knn=3)
+    assert typ.shape == (11,) and typ[:10].min() > 10 * typ[10]
+    assert typicality(x[:1], knn=3).tolist() == [0.0]  # a lone point has no neighbours
+
+
+def test_typical_order_is_a_permutation_largest_cluster_first():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([[1.0, 0.0] + 0.01 * rng.standard_normal((12, 2)),
+                        [0.0, 1.0] + 0.01 * rng.standard_normal((4, 2))])
+    order = typical_order(x, 2, seed=0, knn=3, gate=0.5)
+    assert sorted(order) == list(range(16))
+    # level 0: the best-ranked typical point of the 12-point cluster, then of the 4-point one
+    assert order[0] < 12 <= order[1]
+    # the kept (typical) halves come first: 6 + 2 points, then the 8 gated out
+    assert sum(i < 12 for i in order[:8]) == 6 and sum(i >= 12 for i in order[:8]) == 2
+
+
+def _outlier_pool():
+    """Three clusters of 20; in each, the best score sits on an outlier at the cluster's edge."""
+    rng = np.random.default_rng(3)
+    scores, emb, durs = {}, {}, {}
+    for c, center in enumerate(([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0])):
+        for i in range(20):
+            u = f"c{c}_{i:02d}"
+            point = np.array(center) + 0.02 * rng.standard_normal(3)
+            if i == 0:  # the outlier, best-scored of its cluster
+                point = np.array(center) + 0.3 * np.roll([0.0, 1.0, 0.0], c)
+            scores[u], emb[u], durs[u] = 100.0 - i - 0.1 * c, point.tolist(), 2.0
+    return scores, durs, emb
+
+
+def test_typical_picks_one_typical_utterance_per_cluster_not_the_outliers():
+    scores, durs, emb = _outlier_pool()
+    top = select(scores, durs, Budget(utterances=3))
+    assert top == ["c0_00", "c1_00", "c2_00"]  # top-k: the three outliers
+    picked = select(scores, durs, Budget(utterances=3), embeddings=emb, acquisition="typical",
+                    typicality_knn=5)
+    assert sorted(u[:2] for u in picked) == ["c0", "c1", "c2"]  # one per cluster
+    assert not {"c0_00", "c1_00", "c2_00"} & set(picked)
+    # among the typical half, the score decides: each pick is in its cluster's top 11
+    assert all(int(u[3:]) <= 10 for u in picked)
+    again = select(scores, durs, Budget(utterances=3), embeddings=emb, acquisition="typical",
+                   typicality_knn=5)
+    assert again == picked
+
+
+def test_typical_fills_an_hours_budget():
+    scores, durs, emb = _outlier_pool()
+    picked = select(scores, durs, Budget(hours=13 * H), embeddings=emb, acquisition="typical")
+    assert len(picked) == 6 and sorted({u[:2] for u in picked}) == ["c0", "c1", "c2"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({}, "acquisition typical needs the pool's embeddings"),
+    ({"embeddings": "emb", "typicality_knn": 0}, "knn must be an integer >= 1"),
+    ({"embeddings": "emb", "typicality_gate": 0.0}, r"gate must be in \(0, 1\]"),
+    ({"embeddings": "emb", "typicality_gate": 1.5}, r"gate must be in \(0, 1\]"),
+])
+def test_typical_bad_settings_are_clear_errors(kwargs, match):
+    scores, durs, emb = _outlier_pool()
+    if kwargs.get("embeddings") == "emb":
+        kwargs["embeddings"] = emb
+    with pytest.raises(SelectionError, match=match):
+        select(scores, durs, Budget(utterances=3), acquisition="typical", **kwargs)
 
 
 # ---------------------------------------------------------------- softrank acquisition
@@ -330,7 +406,7 @@ def test_softrank_fills_an_hours_budget_and_works_with_diversity():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"acquisition": "sample"}, "acquisition must be one of topk, softrank"),
+    ({"acquisition": "sample"}, "acquisition must be one of topk, softrank, typical"),
     ({"acquisition": "softrank", "beta": -1.0}, "beta must be a number >= 0"),
     ({"acquisition": "softrank", "beta": float("nan")}, "beta must be a number >= 0"),
 ])

@@ -19,6 +19,9 @@ Usage:
         --strategies "random loss_prediction" --rounds 1 --tag quick
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_softrank \
         --al_config conf/al/bench_softrank.yaml --tag softrank
+    python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_typical_dev \
+        --al_config conf/al/bench_typical.yaml --seeds 0 --sets "dev_clean dev_other" \
+        --tag typical_dev
 """
 
 import argparse
@@ -64,6 +67,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metric", default="", help="wer or cer (default: cer)")
     parser.add_argument("--nj", type=int, default=2)
     parser.add_argument("--run_opts", default="", help="More run.sh options")
+    parser.add_argument("--sets", default="",
+                        help="Evaluation sets to report, the first one the headline (default: "
+                             "the test sets; a tuning run reports the dev sets, e.g. "
+                             "'dev_clean dev_other')")
     parser.add_argument("--tag", default="",
                         help="Results go to label_efficiency_<lang>[_TAG] (tagged runs leave "
                              "the recipe's RESULTS.md alone)")
@@ -195,6 +202,9 @@ def main() -> None:
     commit = git_commit()
     recipe, headline, sets, run_metric, metric = RECIPES[args.lang]
     metric = args.metric or metric
+    if args.sets:
+        sets = args.sets.split()
+        headline = sets[0]
     recipe_dir = args.work_dir / "egs" / recipe / "al1"
     if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
         shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
