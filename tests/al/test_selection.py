@@ -344,6 +344,17 @@ def test_typical_fills_an_hours_budget():
     assert len(picked) == 6 and sorted({u[:2] for u in picked}) == ["c0", "c1", "c2"]
 
 
+def test_typical_degenerate_pools():
+    scores, durs, emb = _outlier_pool()
+    # a budget as large as the pool takes it all (the gated-out points come last)
+    assert sorted(select(scores, durs, Budget(utterances=60), embeddings=emb,
+                         acquisition="typical")) == sorted(scores)
+    # identical embeddings: one cloud, every point equally typical, the score decides
+    same = {u: [1.0, 2.0, 3.0] for u in scores}
+    assert select(scores, durs, Budget(utterances=3), embeddings=same,
+                  acquisition="typical") == select(scores, durs, Budget(utterances=3))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({}, "acquisition typical needs the pool's embeddings"),
     ({"embeddings": "emb", "typicality_knn": 0}, "knn must be an integer >= 1"),

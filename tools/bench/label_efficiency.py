@@ -139,9 +139,11 @@ def utterance_meta(recipe_dir: Path, corpus: str) -> dict:
 def selection_profile(recipe_dir: Path, meta: dict) -> dict:
     """Per strategy, what it sent for labeling over all rounds and seeds: the share of the
     harder "other" condition and the mean duration."""
+    from espnet_lp.al.state import read_ids
+
     out = {}
     for selected in sorted((recipe_dir / "exp" / "al").glob("seed*/*/round*/selected")):
-        ids = [line.split()[0] for line in selected.read_text().splitlines() if line.strip()]
+        ids = read_ids(selected)
         rows = out.setdefault(selected.parts[-3], [])
         rows += [meta[u] for u in ids if u in meta]
     return {strategy: {"utterances": len(rows),
