@@ -19,9 +19,8 @@ Usage:
         --strategies "random loss_prediction" --rounds 1 --tag quick
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_softrank \
         --al_config conf/al/bench_softrank.yaml --tag softrank
-    python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_typical_dev \
-        --al_config conf/al/bench_typical.yaml --seeds 0 --sets "dev_clean dev_other" \
-        --tag typical_dev
+    python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_typical \
+        --al_config conf/al/bench_typical.yaml --sets "dev_clean dev_other" --tag typical_dev
 """
 
 import argparse
