@@ -215,6 +215,10 @@ def main() -> None:
     report = json.loads((recipe_dir / "exp" / "al" / "results.json").read_text())
     result = {"lang": args.lang, "recipe": recipe, "metric": metric, "headline_set": headline,
               "seeds": [int(s) for s in args.seeds.split()], "sets": {}}
+    missing = [name for name in sets if name not in report["sets"]]
+    if missing:
+        raise SystemExit(f"--sets: {missing} not in the recipe's report (it has "
+                         f"{sorted(report['sets'])})")
     table = []
     for name in sets:
         entry = report["sets"][name]
