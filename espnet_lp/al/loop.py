@@ -279,9 +279,10 @@ class ALRun:
     def _select(self, rdir: Path, strategy: str, r: int) -> None:
         pool_ids = read_ids(rdir / "pool")
         scores, embeddings = merge_shards(rdir / "scores", pool_ids, self.cfg.nj)
-        diverse = get_strategy(strategy).diverse
+        spec = get_strategy(strategy)
+        diverse = spec.diverse
         acquisition = self.cfg.acquisition
-        if acquisition == "typical" and not get_strategy(strategy).needs_model:
+        if acquisition == "typical" and not spec.needs_model:
             acquisition = "topk"  # random, the control, stays a uniform draw (no embeddings)
         chosen = selection.select(
             scores, self.durations,

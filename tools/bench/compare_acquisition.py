@@ -10,7 +10,7 @@ difference must be 0: a check that the two results pair up. The decision rule is
 before the 3-seed runs are read (seed 0 of both had been seen): the variant
 replaces top-k in the reported runs if, for ``--deciding_strategy`` (loss_prediction), its
 paired AULC difference averaged over the sets and seeds is below 0. Only then are the test
-sets of the chosen runs reported. Writes ``results/compare_acquisition_<lang>.{json,md}``.
+sets of the chosen runs reported. Writes ``results/compare_acquisition_<lang>_<name>.{json,md}``.
 
 Usage:
     python tools/bench/compare_acquisition.py \
