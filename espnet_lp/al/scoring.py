@@ -176,9 +176,9 @@ def true_loss(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
     if batch.text is None:
         raise ScoringError("true_loss needs the pool's transcripts (simulation only); this "
                            "pool has none")
-    losses = scorer.model.utterance_losses(batch.speech, batch.speech_lengths, batch.text,
-                                           batch.text_lengths)
-    return ScoreOutput(_combined(scorer, losses).double(), _embedding(*_encode(scorer, batch)))
+    losses, embedding = scorer.model.utterance_losses(
+        batch.speech, batch.speech_lengths, batch.text, batch.text_lengths, with_embedding=True)
+    return ScoreOutput(_combined(scorer, losses).double(), embedding.double())
 
 
 def loss_prediction(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:

@@ -27,6 +27,7 @@ from espnet_lp.asr.loss_predictor import (
     TARGETS,
     AbsLPDecoder,
     LPMLPDecoder,
+    masked_mean,
 )
 from espnet_lp.asr.lp_losses import spearman
 from espnet_lp.asr.padding import masked_time_convolutions, per_utterance_feats
@@ -328,15 +329,22 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
         return next(iter(parts.values())), parts
 
     @torch.no_grad()
-    def utterance_losses(self, speech, speech_lengths, text, text_lengths) -> Dict:
+    def utterance_losses(self, speech, speech_lengths, text, text_lengths,
+                         with_embedding: bool = False):
         """The ASR's true per-utterance losses (what the LP module learns to predict).
 
         Normalised as ``lp_target_norm`` says. With ``text`` set to the model's own
         hypotheses this is the "estimated loss" baseline; with the reference, the oracle.
 
+        Args:
+            with_embedding: also return the mean-pooled encoder output (B, D) of the same
+                pass (what ``score_pool`` returns), so that a caller needing both does not
+                encode twice.
+
         Returns:
             ``ctc`` and/or ``att`` (B,), as the LP decoder's targets (all branches the ASR
-            computes when there is no LP decoder).
+            computes when there is no LP decoder); with ``with_embedding``, a pair
+            (those losses, the embedding).
         """
         # No CER/WER here: not needed, and ESPnet's calculator divides by the reference
         # length, which is 0 for an empty pseudo-label.
@@ -345,7 +353,10 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
             _, stash = self._asr_forward(speech, speech_lengths, text, text_lengths)
         finally:
             self.error_calculator = calculator
-        return self._lp_targets(stash, text_lengths)
+        losses = self._lp_targets(stash, text_lengths)
+        if with_embedding:
+            return losses, masked_mean(stash["enc"], stash["enc_lens"])
+        return losses
 
     def _lp_targets(self, stash: dict, text_lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
         true = {}
