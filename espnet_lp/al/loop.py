@@ -114,8 +114,9 @@ class ALRun:
         if os.path.lexists(config):
             old = read_yaml(config, StateError, "run config")
             if not isinstance(old, dict) or old.get("digest") != self.cfg.digest():
-                raise StateError(f"{config}: this exp dir was made with other settings; use "
-                                 "another --al_dir, or remove it to start over")
+                raise StateError(f"{config}: this exp dir was made with other settings"
+                                 f"{_settings_diff(old, asdict(self.cfg))}; use another "
+                                 "--al_dir, or remove it to start over")
             config_check.check_inputs_unchanged(old.get("inputs"), inputs, config)
         atomic_write_text(config, text)
 
@@ -296,3 +297,16 @@ class ALRun:
             f"{u} {scores[u]!r} {self.durations[u]:.3f}\n" for u in chosen))
         logger.info("%s: selected %d utterances (%.3f h) of %d", strategy, len(chosen),
                     selection.total_hours(chosen, self.durations), len(pool_ids))
+
+
+def _settings_diff(old, new: Dict) -> str:
+    """The settings that differ, as ``" (key: old -> new; ...)"`` (empty when unknown).
+
+    The paths count: the training config is part of the hash by its path, so a run continued
+    from another checkout is another run unless ``--asr_config`` names the original file.
+    """
+    if not isinstance(old, dict):
+        return ""
+    changed = [f"{k}: {old[k]!r} -> {v!r}" for k, v in new.items()
+               if k in old and old[k] != v and k not in ("nj", "ngpu", "backend", "slurm_opts")]
+    return f" ({'; '.join(changed)})" if changed else ""

@@ -135,4 +135,6 @@ def test_second_run_and_changed_settings_are_refused(clean_run, en_inputs, tmp_p
         lock.unlink()
     proc = run(al_run_cmd(en_inputs, clean_run, ["random"]), tmp_path)
     assert proc.returncode == 1 and "made with other settings" in proc.stderr
+    # the message says which: only the strategies changed here
+    assert "(strategies: ['random', 'loss_prediction'] -> ['random'])" in proc.stderr
     assert "Traceback" not in proc.stderr
