@@ -105,6 +105,24 @@ def run_recipe(args, recipe_dir: Path, run_metric: str, metric: str) -> None:
     subprocess.run(report, cwd=recipe_dir, env=env, check=True)
 
 
+def plot_sets(al_dir: Path, sets, metric: str, name: str) -> dict:
+    """One learning-curve PNG per reported set: ``<name>.png`` for the headline (first)
+    set, ``<name>_<set>.png`` for the others. Returns {set: file name}.
+
+    Drawn here rather than copied from the recipe, whose plot shows its first test set
+    (dev_clean), which is not the headline set of an untagged run.
+    """
+    from espnet_lp.al.report import collect, plot_learning_curves
+
+    records = collect(al_dir)
+    out = {}
+    for i, set_name in enumerate(sets):
+        out[set_name] = f"{name}.png" if i == 0 else f"{name}_{set_name}.png"
+        plot_learning_curves(records, set_name, metric,
+                             ROOT / "tools" / "bench" / "results" / out[set_name])
+    return out
+
+
 def per_round(al_dir: Path, sets, metric: str) -> dict:
     """{set: {strategy: {round: {"hours", "mean", "sd"}}}} from the rounds' metrics."""
     from espnet_lp.al.report import collect, curves
@@ -246,10 +264,8 @@ def main() -> None:
         (ROOT / "egs" / recipe / "al1" / "RESULTS.md").write_text(
             f"<!-- tools/bench/label_efficiency.py --lang {args.lang}, commit {commit} -->\n"
             + (recipe_dir / "exp" / "al" / "RESULTS.md").read_text())
-    png = recipe_dir / "exp" / "al" / "learning_curve.png"
     name = f"label_efficiency_{args.lang}" + (f"_{args.tag}" if args.tag else "")
-    if png.is_file():
-        shutil.copyfile(png, ROOT / "tools" / "bench" / "results" / f"{name}.png")
+    pngs = plot_sets(recipe_dir / "exp" / "al", sets, metric, name)
     notes = [f"Pool: {result['pool']['utterances']} utterances ({result['pool']['hours']} h), "
              "half clean, half 'other'.",
              f"{metric.upper()} in %, mean ± sd over seeds {result['seeds']}; AULC: mean "
@@ -263,7 +279,8 @@ def main() -> None:
              "Round-0 scores vs the initial model's true loss on the pool (Spearman, mean "
              "over seeds; all / clean / other): " + "; ".join(
                  f"{k} {v['all']['mean']} / {v['clean']['mean']} / {v['other']['mean']}"
-                 for k, v in result["round0_pool_spearman"].items())]
+                 for k, v in result["round0_pool_spearman"].items()),
+             "Learning curves: " + ", ".join(f"`{p}` ({s})" for s, p in pngs.items())]
     write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
                                         f"final {metric} (%)", "hours ratio"],
                   commit=commit, notes=notes)
