@@ -10,8 +10,12 @@ ceiling true_loss, 5 rounds, several seeds (``--seeds``, stage 5 runs one after 
 Then it reads the recipe's report and writes ``results/label_efficiency_<lang>.{json,md}``
 (``hours_ratio``: labeled hours to reach random's final error rate over random's own;
 ``aulc``: mean error over the labeled hours; the error rate per round; mean and sd over
-seeds) and the recipe's ``RESULTS.md``, as ESPnet recipes keep theirs. A killed run, rerun
-with the same command, resumes.
+seeds), a learning-curve PNG per reported set (``<name>.png`` for the headline set,
+``<name>_<set>.png`` for the others) and the recipe's ``RESULTS.md``, as ESPnet recipes keep
+theirs. A killed run, rerun with the same command, resumes; a finished one is only read
+again (a run continued from another checkout names the training config it used, e.g.
+``--run_opts "--asr_config /old/checkout/conf/tuning/train_lp_tiny.yaml"``: its path is part
+of the run's settings).
 
 Usage:
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en   # hours on CPU
