@@ -19,7 +19,8 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import asdict
+import hashlib
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -60,6 +61,8 @@ class ALRun:
         self.pool = DataDir.read(config.train_set)
         if self.pool.utt2dur is None:
             raise ALRunError(f"{config.train_set}: no utt2dur (prepare_data writes it)")
+        # the digest every state of this dir carries (see _run_digest)
+        self.digest, self._started_with = self._run_digest()
         self.oracle = oracle or self._default_oracle()
         self.durations = self.pool.utt2dur
         self._start = time.perf_counter()
@@ -75,7 +78,7 @@ class ALRun:
         if self.cfg.oracle == "simulated":
             return SimulatedOracle(self.pool, self.cfg.train_set)
         return HumanOracle(self.dir, self.pool, self.cfg.train_set, self.cfg.token_list,
-                           self.cfg.digest(), self.cfg.seed,
+                           self.digest, self.cfg.seed,
                            lambda model, wavs, out: decode_wavs(self.cfg, model, wavs, out))
 
     # ---- driver ------------------------------------------------------------------------
@@ -106,22 +109,64 @@ class ALRun:
             paths = report.write_report(self.dir, sets, self.cfg.metric, self.dir)
         return paths["markdown"]
 
+    def _run_digest(self):
+        """This dir's digest, and the training config path the dir was started with when
+        that differs from this run's (else None).
+
+        The training config counts by its path (``ALConfig.digest``), so a run continued from
+        another checkout (or a moved one) would be refused as "other settings". When the
+        stored settings differ only in that path and the file there had the bytes this run's
+        has now (the fingerprint ``config.yaml`` recorded), it is the same run: it keeps the
+        stored digest, and ``config.yaml`` keeps the path it was started with.
+        """
+        digest = self.cfg.digest()
+        config = self.dir / "config.yaml"
+        if not config.is_file():
+            return digest, None
+        try:
+            old = read_yaml(config, StateError, "run config")
+        except StateError:
+            return digest, None  # _claim reports it
+        if not isinstance(old, dict) or old.get("digest") == digest:
+            return digest, None
+        started_with = old.get("train_config")
+        recorded = (old.get("inputs") or {}) if isinstance(old.get("inputs"), dict) else {}
+        if (not isinstance(started_with, str) or started_with == self.cfg.train_config
+                or started_with not in recorded
+                or replace(self.cfg, train_config=started_with).digest() != old["digest"]):
+            return digest, None
+        try:
+            now = hashlib.sha1(Path(self.cfg.train_config).read_bytes()).hexdigest()
+        except OSError:
+            return digest, None  # the config check names the missing file
+        if now != recorded[started_with]:
+            return digest, None  # another config: refused as other settings
+        logger.info("%s: started with the training config %s, the same file as %s now",
+                    config, started_with, self.cfg.train_config)
+        return old["digest"], started_with
+
     def _claim(self) -> None:
         config = self.dir / "config.yaml"
         inputs = config_check.input_fingerprints(self.cfg)
-        text = yaml.safe_dump({"digest": self.cfg.digest(), **asdict(self.cfg),
+        text = yaml.safe_dump({"digest": self.digest, **asdict(self.cfg),
                                "inputs": inputs}, sort_keys=False)
         if os.path.lexists(config):
             old = read_yaml(config, StateError, "run config")
-            if not isinstance(old, dict) or old.get("digest") != self.cfg.digest():
+            if not isinstance(old, dict) or old.get("digest") != self.digest:
                 raise StateError(f"{config}: this exp dir was made with other settings"
                                  f"{_settings_diff(old, asdict(self.cfg))}; use another "
                                  "--al_dir, or remove it to start over")
-            config_check.check_inputs_unchanged(old.get("inputs"), inputs, config)
+            recorded = old.get("inputs")
+            if self._started_with is not None:  # compare the same file under its new path
+                recorded = {(self.cfg.train_config if k == self._started_with else k): v
+                            for k, v in recorded.items()}
+            config_check.check_inputs_unchanged(recorded, inputs, config)
+            if self._started_with is not None:
+                return  # config.yaml keeps the settings the dir was started with
         atomic_write_text(config, text)
 
     def _state(self, name: str) -> RunState:
-        return RunState(self.dir / name / "state.json", self.cfg.digest(), self.cfg.seed)
+        return RunState(self.dir / name / "state.json", self.digest, self.cfg.seed)
 
     def _do(self, state: RunState, r: int, stage: str, what: str, fn) -> None:
         key = _stage_key(r, stage)
@@ -302,8 +347,8 @@ class ALRun:
 def _settings_diff(old, new: Dict) -> str:
     """The settings that differ, as ``" (key: old -> new; ...)"`` (empty when unknown).
 
-    The paths count: the training config is part of the hash by its path, so a run continued
-    from another checkout is another run unless ``--asr_config`` names the original file.
+    Paths count as written; a training config that only moved is the same run
+    (``ALRun._run_digest``).
     """
     if not isinstance(old, dict):
         return ""

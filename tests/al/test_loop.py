@@ -122,6 +122,36 @@ def test_sigkill_at_every_stage_then_resume_gives_the_clean_result(
 
 
 @pytest.mark.slow
+def test_a_run_continues_with_its_training_config_moved(clean_run, en_inputs, tmp_path):
+    """A checkout moved (or another clone): the same training config under another path is
+    the same run; the same path with other bytes is not."""
+    import shutil
+
+    al = tmp_path / "al"
+    shutil.copytree(clean_run, al)
+    stored = (al / "config.yaml").read_text()
+    moved = tmp_path / "elsewhere" / "train_lp_tiny.yaml"
+    moved.parent.mkdir()
+    shutil.copyfile(TINY, moved)
+
+    def rerun():
+        cmd = al_run_cmd(en_inputs, al, ["random", "loss_prediction"])
+        cmd[cmd.index("--train_config") + 1] = str(moved)
+        return run(cmd, tmp_path)
+
+    proc = rerun()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"started with the training config {TINY}" in proc.stderr
+    assert (al / "config.yaml").read_text() == stored  # the dir keeps what it started with
+    assert round_outputs(al, "loss_prediction") == round_outputs(clean_run, "loss_prediction")
+    moved.write_text(moved.read_text() + "# edited\n")
+    proc = rerun()
+    assert proc.returncode == 1 and "made with other settings" in proc.stderr
+    assert f"train_config: '{TINY}' -> '{moved}'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
 def test_second_run_and_changed_settings_are_refused(clean_run, en_inputs, tmp_path):
     lock = clean_run / ".lock"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

@@ -13,9 +13,7 @@ Then it reads the recipe's report and writes ``results/label_efficiency_<lang>.{
 seeds), a learning-curve PNG per reported set (``<name>.png`` for the headline set,
 ``<name>_<set>.png`` for the others) and the recipe's ``RESULTS.md``, as ESPnet recipes keep
 theirs. A killed run, rerun with the same command, resumes; a finished one is only read
-again (a run continued from another checkout names the training config it used, e.g.
-``--run_opts "--asr_config /old/checkout/conf/tuning/train_lp_tiny.yaml"``: its path is part
-of the run's settings).
+again (from another checkout too: a training config with the same bytes is the same run).
 
 Usage:
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en   # hours on CPU
