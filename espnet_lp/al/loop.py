@@ -13,13 +13,13 @@ human oracle, ``annotate`` stops a strategy until people's transcripts are impor
 (:class:`~espnet_lp.al.oracle.AnnotationPending`); the others go on as far as they can.
 """
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import signal
 import time
-import hashlib
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Dict, List, Optional
