@@ -225,13 +225,14 @@ def parse_kd_opts(text: str) -> Optional[Dict[str, object]]:
 def input_fingerprints(cfg) -> Dict[str, str]:
     """SHA-1 of each input file of a run (the data dirs' lists, the token list, the training
     config): recorded when the exp dir is claimed, compared on every rerun."""
-    import hashlib
     from pathlib import Path
+
+    from espnet_lp.utils.fileio import file_sha1
 
     files = [Path(d) / n for d in dict.fromkeys([cfg.train_set, cfg.valid_set, *cfg.test_sets])
              for n in ("wav.scp", "text", "utt2dur", "utt2spk")]
     files += [Path(cfg.token_list), Path(cfg.train_config)]
-    return {str(f): hashlib.sha1(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+    return {str(f): file_sha1(f) for f in files if f.is_file()}
 
 
 def check_inputs_unchanged(old: Optional[Mapping], new: Mapping, config) -> None:

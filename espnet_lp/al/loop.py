@@ -13,7 +13,6 @@ human oracle, ``annotate`` stops a strategy until people's transcripts are impor
 (:class:`~espnet_lp.al.oracle.AnnotationPending`); the others go on as far as they can.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -37,10 +36,10 @@ from espnet_lp.al.score_files import merge_shards, write_shard
 from espnet_lp.al.scoring import PoolBatch, Scorer, get_strategy, random_scores
 from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
 from espnet_lp.al.state import write_round
-from espnet_lp.al.run_config import ALConfig, ALRunError
+from espnet_lp.al.run_config import NOT_HASHED, ALConfig, ALRunError
 from espnet_lp.data.asr_inputs import write_shape_files
 from espnet_lp.data.datadir import DataDir
-from espnet_lp.utils.fileio import atomic_write_text, read_yaml
+from espnet_lp.utils.fileio import atomic_write_text, file_sha1, read_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +129,13 @@ class ALRun:
         if not isinstance(old, dict) or old.get("digest") == digest:
             return digest, None
         started_with = old.get("train_config")
-        recorded = (old.get("inputs") or {}) if isinstance(old.get("inputs"), dict) else {}
+        recorded = old.get("inputs") if isinstance(old.get("inputs"), dict) else {}
         if (not isinstance(started_with, str) or started_with == self.cfg.train_config
                 or started_with not in recorded
                 or replace(self.cfg, train_config=started_with).digest() != old["digest"]):
             return digest, None
         try:
-            now = hashlib.sha1(Path(self.cfg.train_config).read_bytes()).hexdigest()
+            now = file_sha1(self.cfg.train_config)
         except OSError:
             return digest, None  # the config check names the missing file
         if now != recorded[started_with]:
@@ -353,5 +352,5 @@ def _settings_diff(old, new: Dict) -> str:
     if not isinstance(old, dict):
         return ""
     changed = [f"{k}: {old[k]!r} -> {v!r}" for k, v in new.items()
-               if k in old and old[k] != v and k not in ("nj", "ngpu", "backend", "slurm_opts")]
+               if k in old and old[k] != v and k not in NOT_HASHED]
     return f" ({'; '.join(changed)})" if changed else ""

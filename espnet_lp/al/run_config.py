@@ -22,6 +22,10 @@ from espnet_lp.errors import EspnetLPError
 from espnet_lp.utils.fileio import read_yaml
 
 
+# Settings that change where and how fast a run goes, not its results: not in the digest.
+NOT_HASHED = ("nj", "ngpu", "backend", "slurm_opts")
+
+
 class ALRunError(EspnetLPError):
     """A run that cannot go on as configured."""
 
@@ -183,8 +187,7 @@ class ALConfig:
         """Hash of the settings that change results (not parallelism; the oracle, the
         warm-start options and the acquisition settings only when not the default, so that runs
         made before they existed keep their hash)."""
-        keep = {k: v for k, v in asdict(self).items()
-                if k not in ("nj", "ngpu", "backend", "slurm_opts")}
+        keep = {k: v for k, v in asdict(self).items() if k not in NOT_HASHED}
         if keep["oracle"] == "simulated":
             del keep["oracle"]
         if not keep["warm_start_opts"]:

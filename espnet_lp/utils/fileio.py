@@ -15,6 +15,7 @@ several outputs written together), so that
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -30,6 +31,11 @@ Pathlike = Union[str, Path]
 # ---- temporary names, stale leftovers --------------------------------------------------------
 HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 _TEMP = re.compile(r"^(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[0-9a-f]+\.(?:tmp|old)$")
+
+
+def file_sha1(path: Pathlike) -> str:
+    """SHA-1 of a file's bytes (hex): the fingerprint a run records of its inputs."""
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def temp_sibling(path: Pathlike, kind: str = "tmp") -> Path:

@@ -10,7 +10,6 @@ atomically and the round's ``annotate`` stage is applied through the round-state
 does it; the loop then goes on with the next round.
 """
 
-import hashlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from espnet_lp.al.state import ExpDirLock, RunState, StateError, write_round
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import Problem, format_problems
 from espnet_lp.data.kaldi_io import format_kaldi_map
-from espnet_lp.utils.fileio import Pathlike, atomic_write_text
+from espnet_lp.utils.fileio import Pathlike, atomic_write_text, file_sha1
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +266,7 @@ def import_annotations(al_dir: Pathlike, strategy: str, r: int, path: Pathlike,
     state = RunState(al_dir / request.state, request.config_digest, request.seed)
     unchanged = _check_earlier_import(adir, transcripts, state, request, options.replace)
     if not unchanged:
-        record = {"source": str(path.absolute()), "sha1": _sha1(path), "time": time.strftime(
+        record = {"source": str(path.absolute()), "sha1": file_sha1(path), "time": time.strftime(
             "%Y-%m-%dT%H:%M:%S"), "transcripts": len(transcripts), **asdict(options)}
         atomic_write_text(adir.imported, json.dumps(record, indent=1) + "\n")
         atomic_write_text(adir.text, format_kaldi_map(transcripts.items()))
@@ -323,7 +322,3 @@ def apply_annotations(al_dir: Path, request: ExportRequest,
     finally:
         lock.__exit__(None, None, None)
     return True
-
-
-def _sha1(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
