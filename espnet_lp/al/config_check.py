@@ -23,6 +23,8 @@ _TYPES = {
     "lp_refit": ("true or false", lambda v: isinstance(v, bool)),
     "strategies": ("a list of strategy names",
                    lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v)),
+    "only_strategies": ("a list of strategy names",
+                        lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v)),
     "cost": ("a string", lambda v: isinstance(v, str)),
     "retrain": ("a string", lambda v: isinstance(v, str)),
     "acquisition": ("a string", lambda v: isinstance(v, str)),

@@ -69,7 +69,7 @@ class ALRun:
         # each kind are left (round 0: annotate, train, decode once; per strategy: share,
         # then R x score, select, annotate, train, decode)
         self._stage_seconds: Dict[str, List[float]] = {}
-        n, r = len(config.strategies), config.rounds
+        n, r = len(config.strategies_to_run()), config.rounds
         self._stages_left = {"share": n, "score": n * r, "select": n * r,
                              "annotate": 1 + n * r, "train": 1 + n * r, "decode": 1 + n * r}
 
@@ -94,7 +94,7 @@ class ALRun:
             self._initial_round()
             waiting: Dict[str, AnnotationPending] = {}
             for r in range(self.cfg.rounds + 1):
-                for strategy in self.cfg.strategies:
+                for strategy in self.cfg.strategies_to_run():
                     if strategy in waiting:
                         continue
                     try:

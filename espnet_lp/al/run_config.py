@@ -23,7 +23,7 @@ from espnet_lp.utils.fileio import read_yaml
 
 
 # Settings that change where and how fast a run goes, not its results: not in the digest.
-NOT_HASHED = ("nj", "ngpu", "backend", "slurm_opts")
+NOT_HASHED = ("nj", "ngpu", "backend", "slurm_opts", "only_strategies")
 
 
 class ALRunError(EspnetLPError):
@@ -66,6 +66,9 @@ class ALConfig:
             previous round's model (``retrain: warm_start``), after ``train_opts``: a
             fine-tuning needs fewer epochs than a training from scratch.
         nj: Parallel decoding/scoring jobs; ngpu: ESPnet's ``--ngpu`` for training.
+        only_strategies: Run only these of ``strategies`` now (empty: all); the others stay
+            as far as they got. Round 0 stays shared, so a run split over sessions or
+            machines this way is the same run (not hashed).
         backend, slurm_opts: Where jobs run (``local`` or ``slurm``; ``espnet_lp.al.jobs``)
             and extra ``srun`` options.
         teacher_spec: ``exp/kd/teacher.yaml``; with ``kd_weight > 0`` every training distils.
@@ -106,6 +109,7 @@ class ALConfig:
     score_opts: List[str] = field(default_factory=list)
     warm_start_opts: List[str] = field(default_factory=list)
     nj: int = 1
+    only_strategies: List[str] = field(default_factory=list)
     ngpu: int = 0
     backend: str = "local"
     slurm_opts: str = ""
@@ -131,6 +135,10 @@ class ALConfig:
             get_strategy(name)
         if len(set(self.strategies)) != len(self.strategies) or not self.strategies:
             raise ALRunError(f"strategies must be distinct and not empty: {self.strategies}")
+        outside = [s for s in self.only_strategies if s not in self.strategies]
+        if outside:
+            raise ALRunError(f"only_strategies: {outside[0]!r} is not one of the run's "
+                             f"strategies ({', '.join(self.strategies)})")
         selection.Budget.from_config(self.initial, "initial")
         selection.Budget.from_config(self.budget_per_round, "budget_per_round")
         try:
@@ -178,6 +186,12 @@ class ALConfig:
                 raise ALRunError(f"{self.valid_set}: {n} utterances; refitting the LP heads "
                                  f"(lp_refit) needs at least {MIN_UTTERANCES}: use a larger "
                                  "validation set or --lp_refit false")
+
+    def strategies_to_run(self) -> List[str]:
+        """The strategies this invocation runs, in the run's order."""
+        if not self.only_strategies:
+            return list(self.strategies)
+        return [s for s in self.strategies if s in self.only_strategies]
 
     def job_backend(self) -> Backend:
         """Where this run's jobs go."""

@@ -59,6 +59,10 @@ def get_parser() -> argparse.ArgumentParser:
                         help=f"yaml with any of {', '.join(AL_CONFIG_KEYS)} (flags override)")
     g = parser.add_argument_group("active learning")
     g.add_argument("--strategies", nargs="+", default=None, choices=sorted(STRATEGIES))
+    g.add_argument("--only_strategies", nargs="+", default=[], choices=sorted(STRATEGIES),
+                   help="Run only these of the strategies now; the others stay as far as "
+                        "they got (the same run: round 0 stays shared). Splits a run over "
+                        "sessions or machines, or adds a strategy's rounds later")
     g.add_argument("--initial_utts", type=int, default=None)
     g.add_argument("--initial_hours", type=float, default=None)
     g.add_argument("--budget_utts", type=int, default=None, help="Per round")
@@ -163,7 +167,8 @@ def build_config(args) -> ALConfig:
         decode_opts=_split(args.decode_opts, "--decode_opts"),
         score_opts=_split(args.score_opts, "--score_opts"),
         lp_refit_opts=_split(args.lp_refit_opts, "--lp_refit_opts"),
-        nj=args.nj, ngpu=args.ngpu, backend=args.backend, slurm_opts=args.slurm_opts,
+        nj=args.nj, only_strategies=list(args.only_strategies), ngpu=args.ngpu,
+        backend=args.backend, slurm_opts=args.slurm_opts,
         teacher_spec=args.teacher_spec, kd_weight=args.kd_weight,
         kd_conf=parse_kd_opts(args.kd_opts), kd_pool=args.kd_pool,
         cer_remove_spaces=args.cer_remove_spaces, metric=args.metric, oracle=args.oracle)

@@ -68,6 +68,8 @@ def test_acquisition_changes_the_digest_only_when_not_the_default(tmp_path):
     assert pinned.digest() == "254cb4ffb7a70e60"
     base = config(tmp_path).digest()
     assert config(tmp_path, acquisition="topk", acquisition_beta=3.0).digest() == base
+    # running some strategies now and the others later is the same run
+    assert config(tmp_path, only_strategies=["random"]).digest() == base
     soft = config(tmp_path, acquisition="softrank").digest()
     sharper = config(tmp_path, acquisition="softrank", acquisition_beta=2).digest()
     assert len({base, soft, sharper}) == 3
@@ -89,6 +91,8 @@ def test_acquisition_changes_the_digest_only_when_not_the_default(tmp_path):
 @pytest.mark.parametrize("kw, match", [
     ({"strategies": ["rand"]}, "unknown strategy 'rand'"),
     ({"strategies": []}, "distinct and not empty"),
+    ({"only_strategies": ["true_loss"]}, "only_strategies: 'true_loss' is not one of the run"),
+    ({"only_strategies": "random"}, "only_strategies must be a list of strategy names"),
     ({"initial": {"minutes": 3}}, "initial"),
     ({"rounds": -1}, "rounds must be an integer >= 0"),
     ({"retrain": "finetune"}, "retrain must be scratch or warm_start"),

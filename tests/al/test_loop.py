@@ -152,6 +152,27 @@ def test_a_run_continues_with_its_training_config_moved(clean_run, en_inputs, tm
 
 
 @pytest.mark.slow
+def test_a_run_split_by_only_strategies_is_the_clean_run(clean_run, en_inputs, tmp_path):
+    """random now, loss_prediction later (another session, another machine): the same round
+    0 (its LP heads refit although only random ran), the same selections and results."""
+    cmd = al_run_cmd(en_inputs, tmp_path / "al", ["random", "loss_prediction"])
+    proc = run(cmd + ["--only_strategies", "random"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / "al" / "loss_prediction").exists()
+    assert (tmp_path / "al/initial/round0/model/lp_refit.pth").is_file()
+    assert round_outputs(tmp_path / "al", "random") == round_outputs(clean_run, "random")
+    model0 = tmp_path / "al/initial/round0/model"
+    stamps = {p: p.stat().st_mtime_ns for p in model0.rglob("*") if p.is_file()}
+    proc = run(cmd + ["--only_strategies", "loss_prediction"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in model0.rglob("*") if p.is_file()} == stamps
+    assert round_outputs(tmp_path / "al", "loss_prediction") == \
+        round_outputs(clean_run, "loss_prediction")
+    results = (tmp_path / "al" / "RESULTS.md").read_text()
+    assert "| random | 1 | 14 |" in results and "loss_prediction" in results
+
+
+@pytest.mark.slow
 def test_second_run_and_changed_settings_are_refused(clean_run, en_inputs, tmp_path):
     lock = clean_run / ".lock"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

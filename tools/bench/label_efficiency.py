@@ -12,11 +12,23 @@ Then it reads the recipe's report and writes ``results/label_efficiency_<lang>.{
 ``aulc``: mean error over the labeled hours; the error rate per round; mean and sd over
 seeds), a learning-curve PNG per reported set (``<name>.png`` for the headline set,
 ``<name>_<set>.png`` for the others) and the recipe's ``RESULTS.md``, as ESPnet recipes keep
-theirs. A killed run, rerun with the same command, resumes; a finished one is only read
-again (from another checkout too: a training config with the same bytes is the same run).
+theirs.
+
+A benchmark takes longer than a machine may live (Mandarin: about 4 CPU-hours per seed), so
+it runs in units of one strategy of one seed (``run.sh --only_strategies``: round 0 stays
+shared within the work dir) and keeps each finished unit's records (every round's
+``metrics.json`` and ``selected``, round 0's pool scores, the initial lists) under
+``tools/bench/runs/<name>/``, to be committed. A rerun, in this work dir or on a fresh machine
+from a fresh clone, skips the units kept there and runs the others; the report is made from
+those records alone (``--report_only`` remakes it without running anything). A unit whose
+round 0 was trained again on another machine records whether its round-0 figures equal the
+kept ones (CPU training is deterministic: they should).
 
 Usage:
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en   # hours on CPU
+    python tools/bench/label_efficiency.py --lang zh --work_dir /tmp/le_zh --seeds 1 --nj 1 &
+    python tools/bench/label_efficiency.py --lang zh --work_dir /tmp/le_zh --seeds 2 --nj 1
+    python tools/bench/label_efficiency.py --lang zh --work_dir /tmp/le_zh --report_only
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_quick --seeds 0 \
         --strategies "random loss_prediction" --rounds 1 --tag quick
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en_softrank \
@@ -36,6 +48,8 @@ import subprocess
 from pathlib import Path
 
 from common import ROOT, git_commit, write_results
+
+from espnet_lp.utils.fileio import atomic_write_text, file_sha1
 
 # recipe, headline set, reported sets, the recipe's metric (rounds run with it: it is part of
 # an AL run's settings), the benchmark's metric (stage 6). The tiny model's English WER stays
@@ -75,21 +89,111 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tag", default="",
                         help="Results go to label_efficiency_<lang>[_TAG] (tagged runs leave "
                              "the recipe's RESULTS.md alone)")
+    parser.add_argument("--report_only", action="store_true",
+                        help="Only remake the report from the kept records of finished units")
     return parser
 
 
-def run_recipe(args, recipe_dir: Path, run_metric: str, metric: str) -> None:
+def run_strategies(args) -> list:
+    """The benchmark's strategies: ``--strategies`` or the AL config's."""
+    if args.strategies:
+        return args.strategies.split()
+    import yaml
+
+    return list(yaml.safe_load(al_config_path(args).read_text())["strategies"])
+
+
+def run_rounds(args) -> int:
+    import yaml
+
+    return args.rounds or int(yaml.safe_load(al_config_path(args).read_text())["rounds"])
+
+
+def al_config_path(args) -> Path:
+    path = (args.al_config or ROOT / "conf" / "al" / SETTINGS[args.lang][0]).resolve()
+    if not path.is_file():
+        raise SystemExit(f"--al_config {path}: not found")
+    return path
+
+
+def bench_settings(args) -> dict:
+    """What makes units run in different sessions parts of one benchmark run: the corpus,
+    the AL settings (by content, not path) and the training options; no paths, no seeds."""
+    return {"lang": args.lang, "pool_utts": args.pool_utts, "eval_utts": args.eval_utts,
+            "al_config": al_config_path(args).name,
+            "al_config_sha1": file_sha1(al_config_path(args)), "asr_opts": SETTINGS[args.lang][1],
+            "rounds": run_rounds(args), "run_opts": args.run_opts}
+
+
+def check_settings(runs: Path, settings: dict) -> None:
+    """The kept units were made with these settings (else a clear refusal), or none are kept."""
+    path = runs / "settings.json"
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        if kept != settings:
+            diff = "; ".join(f"{k}: {kept.get(k)!r} -> {v!r}" for k, v in settings.items()
+                             if kept.get(k) != v)
+            raise SystemExit(f"{runs}: its finished units were made with other settings "
+                             f"({diff}); use another --tag, or remove it to start over")
+        return
+    runs.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+
+
+def unit_done(runs: Path, seed: int, strategy: str) -> bool:
+    return (runs / f"seed{seed}" / strategy / "unit.json").is_file()
+
+
+def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
+              commit: str) -> None:
+    """Copy a finished unit's records from the recipe's exp dir into ``runs`` (its
+    ``unit.json`` last: a unit without one is not kept)."""
+    src, dst = al_dir / f"seed{seed}" / strategy, runs / f"seed{seed}" / strategy
+    missing = [r for r in range(rounds + 1) if not (src / f"round{r}" / "metrics.json").is_file()]
+    if missing:
+        raise SystemExit(f"{src}: rounds {missing} did not finish; rerun to resume")
+    shutil.rmtree(dst, ignore_errors=True)
+    for r in range(rounds + 1):
+        (dst / f"round{r}").mkdir(parents=True)
+        names = ["metrics.json"] + (["selected"] if r < rounds else []) + \
+            (["scores.tsv"] if r == 0 else [])
+        for name in names:
+            shutil.copyfile(src / f"round{r}" / name, dst / f"round{r}" / name)
+    # round 0 is shared by the seed's units; one trained again elsewhere should be the same
+    initial_src, initial = al_dir / f"seed{seed}" / "initial" / "round0", \
+        runs / f"seed{seed}" / "initial" / "round0"
+    shared = json.loads((initial_src / "shared_metrics.json").read_text())
+    if initial.is_dir():
+        kept = json.loads((initial / "shared_metrics.json").read_text())
+        same = kept["decode"] == shared["decode"] and all(
+            read_lines(initial / n) == read_lines(initial_src / n) for n in ("labeled", "pool"))
+    else:
+        initial.mkdir(parents=True)
+        for name in ("labeled", "pool", "shared_metrics.json"):
+            shutil.copyfile(initial_src / name, initial / name)
+        same = True
+    if not same:
+        print(f"WARNING: seed {seed}: round 0 differs from the kept one ({initial}); "
+              f"{strategy} started from another round-0 model", flush=True)
+    atomic_write_text(dst / "unit.json", json.dumps(
+        {"commit": commit, "round0_same_as_kept": same}, indent=1) + "\n")
+
+
+def read_lines(path: Path) -> list:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def run_recipe(args, recipe_dir: Path, run_metric: str, seed: int, strategy: str,
+               stage: int) -> None:
+    """One unit: ``strategy``'s rounds of ``seed`` (stages ``stage``..5 of the recipe)."""
     pool = args.pool_utts or {"en": 800, "zh": 1200}[args.lang]
     synth = (f"--train_utts {pool} --dev_utts {args.eval_utts} "
              f"--test_utts {args.eval_utts} --other_fraction 0.5")
-    al_config, asr_opts = SETTINGS[args.lang]
-    al_config = (args.al_config or ROOT / "conf" / "al" / al_config).resolve()
-    if not al_config.is_file():
-        raise SystemExit(f"--al_config {al_config}: not found")
     cmd = ["./run.sh", "--local_data_opts", f"--synth_opts '{synth}'",
-           "--al_config", str(al_config), "--token_type", "char",
-           "--asr_opts", asr_opts, "--seeds", args.seeds, "--metric", run_metric,
-           "--nj", str(args.nj), "--stop_stage", "5"]
+           "--al_config", str(al_config_path(args)), "--token_type", "char",
+           "--asr_opts", SETTINGS[args.lang][1], "--seeds", str(seed), "--metric", run_metric,
+           "--nj", str(args.nj), "--stage", str(stage), "--stop_stage", "5",
+           "--only_strategies", strategy]
     if args.strategies:
         cmd += ["--strategies", args.strategies]
     if args.rounds:
@@ -100,11 +204,17 @@ def run_recipe(args, recipe_dir: Path, run_metric: str, metric: str) -> None:
     for name in ("LIBRISPEECH", "AISHELL"):  # the generated corpus, not a user's
         env.pop(name, None)
     subprocess.run(cmd, cwd=recipe_dir, env=env, check=True)
-    # the report, over all seeds (stage 6 reads what stage 5 wrote) in the bench's metric
-    # (parse_options.sh: a later option wins)
-    report = cmd + ["--stage", "6", "--stop_stage", "6", "--metric", metric]
-    print("+ " + shlex.join(report), flush=True)
-    subprocess.run(report, cwd=recipe_dir, env=env, check=True)
+
+
+def make_report(runs: Path, out_dir: Path, sets, metric: str) -> dict:
+    """al_report over the kept units (every seed and strategy): results.json, RESULTS.md."""
+    import sys
+
+    cmd = [sys.executable, "-m", "espnet_lp.bin.al_report", "--al_dir", str(runs),
+           "--sets", *sets, "--metric", metric, "--output_dir", str(out_dir), "--plot", "false"]
+    print("+ " + shlex.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return json.loads((out_dir / "results.json").read_text())
 
 
 def plot_sets(al_dir: Path, sets, metric: str, name: str) -> dict:
@@ -146,22 +256,29 @@ def per_round(al_dir: Path, sets, metric: str) -> dict:
     return out
 
 
-def utterance_meta(recipe_dir: Path, corpus: str) -> dict:
-    """The generator's per-utterance record (condition, duration); empty for a real corpus."""
+def keep_utterance_meta(recipe_dir: Path, corpus: str, runs: Path) -> None:
+    """The generator's per-utterance record (condition, duration) beside the kept units."""
     meta_file = recipe_dir / "downloads" / "synth" / "synth_meta" / f"{corpus}_utterances.tsv"
-    if not meta_file.is_file():
+    kept = runs / "utterances.tsv"
+    if meta_file.is_file() and not kept.is_file():
+        shutil.copyfile(meta_file, kept)
+
+
+def utterance_meta(runs: Path) -> dict:
+    """The kept per-utterance record (condition, duration); empty for a real corpus."""
+    if not (runs / "utterances.tsv").is_file():
         return {}
-    with open(meta_file, encoding="utf-8") as f:
+    with open(runs / "utterances.tsv", encoding="utf-8") as f:
         return {r["utt_id"]: r for r in csv.DictReader(f, delimiter="\t")}
 
 
-def selection_profile(recipe_dir: Path, meta: dict) -> dict:
+def selection_profile(runs: Path, meta: dict) -> dict:
     """Per strategy, what it sent for labeling over all rounds and seeds: the share of the
     harder "other" condition and the mean duration."""
     from espnet_lp.al.state import read_ids
 
     out = {}
-    for selected in sorted((recipe_dir / "exp" / "al").glob("seed*/*/round*/selected")):
+    for selected in sorted(runs.glob("seed*/*/round*/selected")):
         ids = read_ids(selected)
         rows = out.setdefault(selected.parts[-3], [])
         rows += [meta[u] for u in ids if u in meta]
@@ -173,18 +290,18 @@ def selection_profile(recipe_dir: Path, meta: dict) -> dict:
             for strategy, rows in out.items() if rows}
 
 
-def pool_size(recipe_dir: Path, meta: dict) -> dict:
+def pool_size(runs: Path, meta: dict) -> dict:
     """Utterances and hours of the training pool (labeled first + unlabeled, seed 0's)."""
     from espnet_lp.al.state import read_ids
 
-    round0 = next(iter(sorted((recipe_dir / "exp" / "al").glob("seed*/initial/round0"))))
+    round0 = next(iter(sorted(runs.glob("seed*/initial/round0"))))
     ids = read_ids(round0 / "labeled") + read_ids(round0 / "pool")
     hours = (round(sum(float(meta[u]["duration"]) for u in ids) / 3600, 2)
              if ids and all(u in meta for u in ids) else None)
     return {"utterances": len(ids), "hours": hours}
 
 
-def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
+def pool_ranking(runs: Path, meta: dict) -> dict:
     """How well each strategy's first selection scores rank the pool by its true loss.
 
     Round 0's scores of every strategy come from the same model (the shared initial round),
@@ -196,7 +313,7 @@ def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
     from espnet_lp.al.score_files import read_score_file
 
     per = {}
-    for seed_dir in sorted((recipe_dir / "exp" / "al").glob("seed*")):
+    for seed_dir in sorted(runs.glob("seed*")):
         truth_file = seed_dir / "true_loss" / "round0" / "scores.tsv"
         if not truth_file.is_file():
             continue
@@ -218,6 +335,42 @@ def pool_ranking(recipe_dir: Path, meta: dict) -> dict:
                 for name, v in cond.items()} for k, cond in per.items()}
 
 
+# The order units run in: the papers' comparison first, so a benchmark cut short by its
+# machine has kept the units that matter most.
+UNIT_ORDER = ("random", "loss_prediction", "least_confidence", "estimated_loss", "lp_diverse",
+              "ctc_confidence", "true_loss")
+
+
+def run_units(args, recipe_dir: Path, runs: Path, run_metric: str, commit: str) -> None:
+    """Run this invocation's units (``--seeds`` x strategies) not kept yet, keeping each as
+    it finishes. The data stages run once per work dir (``bench_settings.json`` records for
+    which settings; another invocation on the same work dir skips them)."""
+    strategies, rounds = run_strategies(args), run_rounds(args)
+    strategies.sort(key=lambda s: UNIT_ORDER.index(s) if s in UNIT_ORDER else len(UNIT_ORDER))
+    todo = [(int(seed), s) for seed in args.seeds.split() for s in strategies
+            if not unit_done(runs, int(seed), s)]
+    stamp, settings = args.work_dir / "bench_settings.json", bench_settings(args)
+    data_ready = stamp.is_file() and json.loads(stamp.read_text()) == settings
+    if stamp.is_file() and not data_ready:
+        raise SystemExit(f"{args.work_dir}: made with other settings "
+                         f"({stamp.read_text().strip()}); use another --work_dir")
+    for seed, strategy in todo:
+        run_recipe(args, recipe_dir, run_metric, seed, strategy, stage=5 if data_ready else 1)
+        if not data_ready:
+            atomic_write_text(stamp, json.dumps(settings, sort_keys=True) + "\n")
+            data_ready = True
+        keep_unit(recipe_dir / "exp" / "al", runs, seed, strategy, rounds, commit)
+        keep_utterance_meta(recipe_dir, {"en": "librispeech", "zh": "aishell"}[args.lang], runs)
+
+
+def units_left(args, runs: Path) -> list:
+    """(seed, strategy) of the kept seeds and ``--seeds`` not kept yet."""
+    seeds = {int(s) for s in args.seeds.split()} | {
+        int(p.name[4:]) for p in runs.glob("seed*") if p.name[4:].isdigit()}
+    return [(seed, s) for seed in sorted(seeds) for s in run_strategies(args)
+            if not unit_done(runs, seed, s)]
+
+
 def main() -> None:
     args = get_parser().parse_args()
     commit = git_commit()
@@ -226,24 +379,39 @@ def main() -> None:
     if args.sets:
         sets = args.sets.split()
         headline = sets[0]
-    recipe_dir = args.work_dir / "egs" / recipe / "al1"
-    if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
-        shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
-                        ignore=shutil.ignore_patterns("data", "exp", "downloads", "dump"))
-        (args.work_dir / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-    run_recipe(args, recipe_dir, run_metric, metric)
-    report = json.loads((recipe_dir / "exp" / "al" / "results.json").read_text())
+    name = f"label_efficiency_{args.lang}" + (f"_{args.tag}" if args.tag else "")
+    runs = ROOT / "tools" / "bench" / "runs" / name
+    check_settings(runs, bench_settings(args))
+    if not args.report_only:
+        recipe_dir = args.work_dir / "egs" / recipe / "al1"
+        if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
+            shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
+                            ignore=shutil.ignore_patterns("data", "exp", "downloads", "dump"))
+            (args.work_dir / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
+        run_units(args, recipe_dir, runs, run_metric, commit)
+    left = units_left(args, runs)
+    if left:  # another invocation (or session) runs them; the report covers every seed
+        print(f"{runs}: {len(left)} units still to run ("
+              + ", ".join(f"seed {seed} {s}" for seed, s in left)
+              + "); the report waits for them", flush=True)
+        return
+    seeds = sorted(int(p.name[4:]) for p in runs.glob("seed*") if p.name[4:].isdigit())
+    report = make_report(runs, args.work_dir / "report" / name, sets, metric)
     result = {"lang": args.lang, "recipe": recipe, "metric": metric, "headline_set": headline,
-              "seeds": [int(s) for s in args.seeds.split()], "sets": {}}
-    missing = [name for name in sets if name not in report["sets"]]
+              "seeds": seeds, "sets": {}, "runs": str(runs.relative_to(ROOT)),
+              "unit_commits": sorted({json.loads(p.read_text())["commit"]
+                                      for p in runs.glob("seed*/*/unit.json")}),
+              "round0_same_everywhere": all(json.loads(p.read_text())["round0_same_as_kept"]
+                                            for p in runs.glob("seed*/*/unit.json"))}
+    missing = [set_name for set_name in sets if set_name not in report["sets"]]
     if missing:
         raise SystemExit(f"--sets: {missing} not in the recipe's report (it has "
                          f"{sorted(report['sets'])})")
     table = []
-    for name in sets:
-        entry = report["sets"][name]
+    for set_name in sets:
+        entry = report["sets"][set_name]
         per = {s["strategy"]: s for s in entry["strategies"]}
-        result["sets"][name] = {
+        result["sets"][set_name] = {
             "target": entry["target"], "baseline_hours": entry["baseline_hours"],
             "hours_ratio": {k: v["hours_ratio"] for k, v in per.items()},
             "aulc": {k: {"mean": v["auc"], "sd": v["auc_std"]} for k, v in per.items()},
@@ -253,21 +421,20 @@ def main() -> None:
             sd = f" ± {100 * v['auc_std']:.2f}" if v["auc_std"] is not None else ""
             fsd = f" ± {100 * v['final_std']:.2f}" if v["final_std"] is not None else ""
             ratio = "n/a" if v["hours_ratio"] is None else f"{v['hours_ratio']:.2f}"
-            table.append([name, v["label"], f"{100 * v['auc']:.2f}{sd}",
+            table.append([set_name, v["label"], f"{100 * v['auc']:.2f}{sd}",
                           f"{100 * v['final']:.2f}{fsd}", ratio])
-    result["per_round"] = per_round(recipe_dir / "exp" / "al", sets, metric)
-    meta = utterance_meta(recipe_dir, {"en": "librispeech", "zh": "aishell"}[args.lang])
-    result["selected"] = selection_profile(recipe_dir, meta)
-    result["pool"] = pool_size(recipe_dir, meta)
-    result["round0_pool_spearman"] = pool_ranking(recipe_dir, meta)
+    result["per_round"] = per_round(runs, sets, metric)
+    meta = utterance_meta(runs)
+    result["selected"] = selection_profile(runs, meta)
+    result["pool"] = pool_size(runs, meta)
+    result["round0_pool_spearman"] = pool_ranking(runs, meta)
     for key in ("hours_ratio", "aulc"):
         result[key] = result["sets"][headline][key]
     if not args.tag:  # the recipe keeps the full run's results, as ESPnet recipes do
         (ROOT / "egs" / recipe / "al1" / "RESULTS.md").write_text(
             f"<!-- tools/bench/label_efficiency.py --lang {args.lang}, commit {commit} -->\n"
-            + (recipe_dir / "exp" / "al" / "RESULTS.md").read_text())
-    name = f"label_efficiency_{args.lang}" + (f"_{args.tag}" if args.tag else "")
-    pngs = plot_sets(recipe_dir / "exp" / "al", sets, metric, name)
+            + (args.work_dir / "report" / name / "RESULTS.md").read_text())
+    pngs = plot_sets(runs, sets, metric, name)
     notes = [f"Pool: {result['pool']['utterances']} utterances ({result['pool']['hours']} h), "
              "half clean, half 'other'.",
              f"{metric.upper()} in %, mean ± sd over seeds {result['seeds']}; AULC: mean "
@@ -282,7 +449,10 @@ def main() -> None:
              "over seeds; all / clean / other): " + "; ".join(
                  f"{k} {v['all']['mean']} / {v['clean']['mean']} / {v['other']['mean']}"
                  for k, v in result["round0_pool_spearman"].items()),
-             "Learning curves: " + ", ".join(f"`{p}` ({s})" for s, p in pngs.items())]
+             "Learning curves: " + ", ".join(f"`{p}` ({s})" for s, p in pngs.items()),
+             f"Records of every round: `{result['runs']}` (units run at commits "
+             f"{', '.join(result['unit_commits'])}; round 0 the same in every session: "
+             f"{'yes' if result['round0_same_everywhere'] else 'NO'})."]
     write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
                                         f"final {metric} (%)", "hours ratio"],
                   commit=commit, notes=notes)

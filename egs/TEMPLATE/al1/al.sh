@@ -56,6 +56,7 @@ kd_pool=false           # also train on the pool's audio (KL term only)
 # ---- active learning ------------------------------------------------------------------------
 al_config=""            # AL settings yaml (default: conf/al/default.yaml); flags override it
 strategies=""           # e.g. "random ctc_confidence loss_prediction" (default: the yaml's)
+only_strategies=""      # run only these of the strategies now, the rest later (same run)
 seeds="0"               # one AL run per seed (initial set, random, ties, training)
 initial_hours=""        # budget of the seeded initial set (or initial_utts)
 initial_utts=""
@@ -89,6 +90,7 @@ KD:        --teacher_set NAME  --teacher_config FILE  --teacher_opts STR  --teac
            --teacher_checkpoint F (${teacher_checkpoint})  --teacher_cache BOOL (${teacher_cache})
            --kd_topk N (${kd_topk})  --kd_weight W (${kd_weight})  --kd_opts STR  --kd_pool BOOL
 AL:        --al_config FILE  --strategies "S1 S2"  --seeds "0 1 2" (${seeds})
+           --only_strategies "S1" (run these now; the others later, in the same run)
            --initial_hours H | --initial_utts N  --budget_hours H | --budget_utts N  --rounds R
            --asr_config FILE  --asr_opts STR  --decode_opts STR ('${decode_opts}')
            --score_opts STR  --lp_refit BOOL (${lp_refit})  --metric wer|cer (${metric})
@@ -169,14 +171,15 @@ if [ "${oracle}" = human ] && [ -f "${pending_marker}" ] && [ "${stage}" -lt 5 ]
 fi
 
 # A strategy typo is caught now, not after the data and token stages (minutes to hours).
-if [ -n "${strategies}" ] && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if [ -n "${strategies}${only_strategies}" ] && [ "${stage}" -le 5 ] \
+        && [ "${stop_stage}" -ge 5 ]; then
     # shellcheck disable=SC2086
     python -c 'import sys
 from espnet_lp.al.scoring import STRATEGIES
 bad = [s for s in sys.argv[1:] if s not in STRATEGIES]
 if bad:
-    sys.exit(f"Error: --strategies: unknown strategy {bad[0]!r}; valid: "
-             + ", ".join(sorted(STRATEGIES)))' ${strategies}
+    sys.exit(f"Error: --strategies/--only_strategies: unknown strategy {bad[0]!r}; valid: "
+             + ", ".join(sorted(STRATEGIES)))' ${strategies} ${only_strategies}
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -297,6 +300,8 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     al_opts+=(--test_sets "${sets[@]}")
     # shellcheck disable=SC2206
     if [ -n "${strategies}" ]; then al_opts+=(--strategies ${strategies}); fi
+    # shellcheck disable=SC2206
+    if [ -n "${only_strategies}" ]; then al_opts+=(--only_strategies ${only_strategies}); fi
     if [ -n "${initial_hours}" ]; then al_opts+=(--initial_hours "${initial_hours}"); fi
     if [ -n "${initial_utts}" ]; then al_opts+=(--initial_utts "${initial_utts}"); fi
     if [ -n "${budget_hours}" ]; then al_opts+=(--budget_hours "${budget_hours}"); fi
