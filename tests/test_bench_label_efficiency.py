@@ -3,6 +3,7 @@
 The benchmark itself takes hours; these check what it writes from a finished run's rounds.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,134 @@ def test_a_set_without_results_is_a_clear_error(bench, tmp_path):
     with pytest.raises(ReportError, match="test_other"):
         bench.plot_sets(tmp_path / "al", ["test_other"], "wer", "label_efficiency_en")
     assert not any((tmp_path / "repo" / "tools" / "bench" / "results").iterdir())
+
+
+# ---- units kept over sessions ---------------------------------------------------------------
+UTTS = [f"u{i:02d}" for i in range(12)]
+
+
+def fake_recipe_run(rounds, calls, die_after=None):
+    """Stands in for the recipe's stage 5 of one unit: what the loop writes (round 0's shared
+    lists and figures, every round's metrics.json, selected, round 0's pool scores)."""
+
+    def run_recipe(args, recipe_dir, run_metric, seed, strategy, stage):
+        if die_after is not None and len(calls) == die_after:
+            raise KeyboardInterrupt("the machine went away")
+        calls.append((seed, strategy, stage))
+        meta = recipe_dir / "downloads/synth/synth_meta/aishell_utterances.tsv"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text("utt_id\tcondition\tduration\n" + "".join(
+            f"{u}\t{'other' if i % 2 else 'clean'}\t{2.0 + i}\n" for i, u in enumerate(UTTS)))
+        al = recipe_dir / "exp" / "al" / f"seed{seed}"
+        initial = al / "initial" / "round0"
+        initial.mkdir(parents=True, exist_ok=True)
+        (initial / "labeled").write_text("".join(f"{u}\n" for u in UTTS[:4]))
+        (initial / "pool").write_text("".join(f"{u}\n" for u in UTTS[4:]))
+        base = 0.8 + 0.01 * seed
+        (initial / "shared_metrics.json").write_text(json.dumps(
+            {"decode": {"dev": {"cer": base}, "test": {"cer": base}}}))
+        step = {"random": 0.05, "loss_prediction": 0.07, "true_loss": 0.08}[strategy]
+        for r in range(rounds + 1):
+            d = al / strategy / f"round{r}"
+            d.mkdir(parents=True, exist_ok=True)
+            cer = base - step * r
+            (d / "metrics.json").write_text(json.dumps(
+                {"strategy": strategy, "seed": seed, "round": r, "labeled_utterances": 4 + 2 * r,
+                 "labeled_hours": 0.1 * (r + 1), "simulation_only": strategy == "true_loss",
+                 "decode": {"dev": {"cer": cer, "utterances": 5},
+                            "test": {"cer": cer + 0.01, "utterances": 5}}}))
+            if r < rounds:
+                (d / "selected").write_text(f"{UTTS[5 + 2 * r]} 1.0 x\n{UTTS[4 + 2 * r]} 0.5 x\n")
+            if r == 0:
+                (d / "scores.tsv").write_text("".join(
+                    f"{u}\t{(i * (3 if strategy == 'true_loss' else 7)) % 11}\n"
+                    for i, u in enumerate(UTTS[4:])))
+
+    return run_recipe
+
+
+@pytest.fixture
+def repo(bench, tmp_path, monkeypatch):
+    """A checkout for the bench: the recipe dir, the AL config; results captured."""
+    root = tmp_path / "repo"
+    (root / "egs" / "aishell" / "al1").mkdir(parents=True)
+    (root / "egs" / "TEMPLATE").mkdir()
+    (root / "conf" / "al").mkdir(parents=True)
+    (root / "conf" / "al" / "bench_zh.yaml").write_text(
+        (ROOT / "conf" / "al" / "bench_zh.yaml").read_text())
+    written = {}
+    monkeypatch.setattr(bench, "write_results", lambda name, data, table, header, **kw:
+                        written.update({name: (data, table)}))
+    monkeypatch.setattr(bench, "git_commit", lambda: "abc1234")
+    return root, written
+
+
+def bench_cmd(work, seeds):
+    return ["--lang", "zh", "--work_dir", str(work), "--seeds", seeds, "--rounds", "2",
+            "--strategies", "random loss_prediction true_loss", "--nj", "1"]
+
+
+def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tmp_path,
+                                                                 monkeypatch):
+    root, written = repo
+    calls = []
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=4))
+    with pytest.raises(KeyboardInterrupt):  # the first machine goes away mid-benchmark
+        bench.main(bench_cmd(tmp_path / "machine1", "0 1"))
+    runs = root / "tools/bench/runs/label_efficiency_zh"
+    # the papers' comparison first; the data stages once per work dir
+    assert calls == [(0, "random", 1), (0, "loss_prediction", 5), (0, "true_loss", 5),
+                     (1, "random", 5)]
+    assert sorted(p.parent.relative_to(runs).as_posix() for p in runs.glob("*/*/unit.json")) \
+        == ["seed0/loss_prediction", "seed0/random", "seed0/true_loss", "seed1/random"]
+    assert not written
+    # a fresh machine, a fresh work dir: only the units not kept run; then the report
+    calls.clear()
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls))
+    bench.main(bench_cmd(tmp_path / "machine2", "0 1"))
+    assert calls == [(1, "loss_prediction", 1), (1, "true_loss", 5)]
+    data, table = written["label_efficiency_zh"]
+    assert data["seeds"] == [0, 1] and data["round0_same_everywhere"] is True
+    assert data["unit_commits"] == ["abc1234"]
+    assert data["sets"]["test"]["aulc"]["random"]["sd"] is not None  # over the two seeds
+    assert data["aulc"]["loss_prediction"]["mean"] < data["aulc"]["random"]["mean"]
+    assert data["per_round"]["test"]["random"][2]["per_seed"] == \
+        {0: pytest.approx(0.71), 1: pytest.approx(0.72)}
+    assert data["pool"] == {"utterances": 12, "hours": pytest.approx(sum(
+        2.0 + i for i in range(12)) / 3600, abs=0.01)}
+    assert data["selected"]["loss_prediction"]["utterances"] == 8  # 2 rounds x 2 x 2 seeds
+    assert set(data["round0_pool_spearman"]) == {"loss_prediction"}
+    assert (root / "egs/aishell/al1/RESULTS.md").read_text().startswith(
+        "<!-- tools/bench/label_efficiency.py --lang zh, commit abc1234 -->")
+    # --report_only remakes it from the kept records alone, on a machine with no work dir
+    written.clear()
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=0))
+    bench.main(bench_cmd(tmp_path / "machine3", "0") + ["--report_only"])
+    assert written["label_efficiency_zh"][1] == table
+    assert not (tmp_path / "machine3" / "egs").exists()
+
+
+def test_units_of_other_settings_or_another_round0_are_not_mixed(bench, repo, tmp_path,
+                                                                 monkeypatch, capsys):
+    root, written = repo
+    calls = []
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=1))
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(bench_cmd(tmp_path / "m1", "0"))
+    more_rounds = bench_cmd(tmp_path / "m2", "0")
+    more_rounds[more_rounds.index("--rounds") + 1] = "3"
+    with pytest.raises(SystemExit, match=r"other settings \(rounds: 2 -> 3\)"):
+        bench.main(more_rounds)
+    assert calls == [(0, "random", 1)]
+    # round 0 trained again elsewhere came out different: kept, and said loudly
+    run_recipe = fake_recipe_run(2, calls)
+
+    def drifting(args, recipe_dir, run_metric, seed, strategy, stage):
+        run_recipe(args, recipe_dir, run_metric, seed, strategy, stage)
+        shared = recipe_dir / "exp/al/seed0/initial/round0/shared_metrics.json"
+        shared.write_text(shared.read_text().replace("0.8", "0.9"))
+
+    monkeypatch.setattr(bench, "run_recipe", drifting)
+    bench.main(bench_cmd(tmp_path / "m3", "0"))
+    assert "round 0 differs from the kept one" in capsys.readouterr().out
+    assert written["label_efficiency_zh"][0]["round0_same_everywhere"] is False

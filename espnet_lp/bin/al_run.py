@@ -24,6 +24,10 @@ Usage:
         --teacher_spec exp/kd/teacher.yaml --kd_weight 0.5
     # untranscribed pool, people transcribe (Label Studio or a TSV):
     python -m espnet_lp.bin.al_run ... --oracle human
+    # the baseline now, LP on another day (the same run: round 0 is shared, not retrained):
+    python -m espnet_lp.bin.al_run ... --strategies random loss_prediction --only_strategies random
+    python -m espnet_lp.bin.al_run ... --strategies random loss_prediction \
+        --only_strategies loss_prediction
 """
 
 import argparse

@@ -371,8 +371,8 @@ def units_left(args, runs: Path) -> list:
             if not unit_done(runs, seed, s)]
 
 
-def main() -> None:
-    args = get_parser().parse_args()
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
     commit = git_commit()
     recipe, headline, sets, run_metric, metric = RECIPES[args.lang]
     metric = args.metric or metric
