@@ -78,7 +78,7 @@ def test_help_lists_the_flags_users_expect():
     out = ok(run(ROOT / "egs/aishell/al1", "--help"))
     for flag in ("--corpus_dir", "--pool_hours", "--initial_hours", "--budget_hours",
                  "--rounds", "--strategies", "--seeds", "--asr_config", "--decode_opts",
-                 "--ngpu", "--nj", "--kd_weight", "--stage", "--stop_stage"):
+                 "--ngpu", "--nj", "--kd_weight", "--stage", "--stop_stage", "--only_strategies"):
         assert flag in out, flag
 
 
@@ -92,6 +92,7 @@ def test_help_lists_the_flags_users_expect():
     (["--nj", "two"], "--nj must be a non-negative integer"),
     (["--nj", "0"], "--nj must be at least 1"),
     (["--strategies", "random lp_diversee"], "unknown strategy 'lp_diversee'; valid: "),
+    (["--only_strategies", "randon"], "unknown strategy 'randon'; valid: "),
 ])
 def test_bad_flags_are_refused_before_anything_runs(tmp_path, args, message):
     work = copy_recipe(tmp_path, "librispeech_100")
