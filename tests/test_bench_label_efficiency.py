@@ -159,6 +159,9 @@ def test_units_of_other_settings_or_another_round0_are_not_mixed(bench, repo, tm
                                                                  monkeypatch, capsys):
     root, written = repo
     calls = []
+    with pytest.raises(SystemExit, match="no kept units"):
+        bench.main(bench_cmd(tmp_path / "m0", "0") + ["--report_only"])
+    assert not (root / "tools" / "bench" / "runs").exists()
     monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=1))
     with pytest.raises(KeyboardInterrupt):
         bench.main(bench_cmd(tmp_path / "m1", "0"))

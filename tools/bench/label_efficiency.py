@@ -6,8 +6,8 @@ Runs a recipe end to end, as a user would (``egs/librispeech_100/al1`` for ``en`
 corpus (the pool mixes the clean and the harder "other" condition) with
 ``conf/al/bench.yaml`` (``bench_zh.yaml`` for Mandarin): random, ctc_confidence,
 least_confidence, estimated_loss, loss_prediction, lp_diverse and the simulation-only
-ceiling true_loss, 5 rounds, several seeds (``--seeds``, stage 5 runs one after the other).
-Then it reads the recipe's report and writes ``results/label_efficiency_<lang>.{json,md}``
+ceiling true_loss, 5 rounds, several seeds (``--seeds``). Then it reports over every seed
+(``al_report`` on the kept units below) and writes ``results/label_efficiency_<lang>.{json,md}``
 (``hours_ratio``: labeled hours to reach random's final error rate over random's own;
 ``aulc``: mean error over the labeled hours; the error rate per round; mean and sd over
 seeds), a learning-curve PNG per reported set (``<name>.png`` for the headline set,
@@ -125,8 +125,9 @@ def bench_settings(args) -> dict:
             "rounds": run_rounds(args), "run_opts": args.run_opts}
 
 
-def check_settings(runs: Path, settings: dict) -> None:
-    """The kept units were made with these settings (else a clear refusal), or none are kept."""
+def check_settings(runs: Path, settings: dict, record: bool) -> None:
+    """The kept units were made with these settings (else a clear refusal), or none are kept
+    (then the settings are recorded, when ``record``)."""
     path = runs / "settings.json"
     if path.is_file():
         kept = json.loads(path.read_text())
@@ -136,6 +137,8 @@ def check_settings(runs: Path, settings: dict) -> None:
             raise SystemExit(f"{runs}: its finished units were made with other settings "
                              f"({diff}); use another --tag, or remove it to start over")
         return
+    if not record:
+        raise SystemExit(f"{runs}: no kept units (run without --report_only first)")
     runs.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
@@ -381,7 +384,7 @@ def main(cmd=None) -> None:
         headline = sets[0]
     name = f"label_efficiency_{args.lang}" + (f"_{args.tag}" if args.tag else "")
     runs = ROOT / "tools" / "bench" / "runs" / name
-    check_settings(runs, bench_settings(args))
+    check_settings(runs, bench_settings(args), record=not args.report_only)
     if not args.report_only:
         recipe_dir = args.work_dir / "egs" / recipe / "al1"
         if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
