@@ -98,6 +98,8 @@ def edit_metrics(**decode):
 AL_CASES = [
     # al_run: strategies, budgets, resources
     Case("run_unknown_strategy", "al_run", f"{RUN} --strategies random nope", "'nope'"),
+    Case("run_only_strategy_not_in_the_run", "al_run", f"{RUN} --only_strategies true_loss",
+         "only_strategies: 'true_loss' is not one of the run's strategies"),
     Case("run_budget_zero", "al_run", f"{RUN} --budget_utts 0", "budget_per_round"),
     Case("run_budget_negative", "al_run", f"{RUN} --budget_utts -3", "budget_per_round"),
     Case("run_budget_not_a_number", "al_run", f"{RUN} --budget_utts six", "--budget_utts"),
