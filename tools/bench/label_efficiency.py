@@ -49,6 +49,7 @@ from pathlib import Path
 
 from common import ROOT, git_commit, write_results
 
+from espnet_lp.al.state import read_ids
 from espnet_lp.utils.fileio import atomic_write_text, file_sha1
 
 # recipe, headline set, reported sets, the recipe's metric (rounds run with it: it is part of
@@ -94,19 +95,19 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_strategies(args) -> list:
-    """The benchmark's strategies: ``--strategies`` or the AL config's."""
-    if args.strategies:
-        return args.strategies.split()
+def al_config(args) -> dict:
     import yaml
 
-    return list(yaml.safe_load(al_config_path(args).read_text())["strategies"])
+    return yaml.safe_load(al_config_path(args).read_text())
+
+
+def run_strategies(args) -> list:
+    """The benchmark's strategies: ``--strategies`` or the AL config's."""
+    return args.strategies.split() if args.strategies else list(al_config(args)["strategies"])
 
 
 def run_rounds(args) -> int:
-    import yaml
-
-    return args.rounds or int(yaml.safe_load(al_config_path(args).read_text())["rounds"])
+    return args.rounds or int(al_config(args)["rounds"])
 
 
 def al_config_path(args) -> Path:
@@ -119,9 +120,10 @@ def al_config_path(args) -> Path:
 def bench_settings(args) -> dict:
     """What makes units run in different sessions parts of one benchmark run: the corpus,
     the AL settings (by content, not path) and the training options; no paths, no seeds."""
+    path = al_config_path(args)
     return {"lang": args.lang, "pool_utts": args.pool_utts, "eval_utts": args.eval_utts,
-            "al_config": al_config_path(args).name,
-            "al_config_sha1": file_sha1(al_config_path(args)), "asr_opts": SETTINGS[args.lang][1],
+            "al_config": path.name, "al_config_sha1": file_sha1(path),
+            "asr_opts": SETTINGS[args.lang][1],
             "rounds": run_rounds(args), "run_opts": args.run_opts}
 
 
@@ -169,7 +171,7 @@ def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
     if initial.is_dir():
         kept = json.loads((initial / "shared_metrics.json").read_text())
         same = kept["decode"] == shared["decode"] and all(
-            read_lines(initial / n) == read_lines(initial_src / n) for n in ("labeled", "pool"))
+            read_ids(initial / n) == read_ids(initial_src / n) for n in ("labeled", "pool"))
     else:
         initial.mkdir(parents=True)
         for name in ("labeled", "pool", "shared_metrics.json"):
@@ -180,10 +182,6 @@ def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
               f"{strategy} started from another round-0 model", flush=True)
     atomic_write_text(dst / "unit.json", json.dumps(
         {"commit": commit, "round0_same_as_kept": same}, indent=1) + "\n")
-
-
-def read_lines(path: Path) -> list:
-    return path.read_text(encoding="utf-8").splitlines()
 
 
 def run_recipe(args, recipe_dir: Path, run_metric: str, seed: int, strategy: str,
@@ -278,8 +276,6 @@ def utterance_meta(runs: Path) -> dict:
 def selection_profile(runs: Path, meta: dict) -> dict:
     """Per strategy, what it sent for labeling over all rounds and seeds: the share of the
     harder "other" condition and the mean duration."""
-    from espnet_lp.al.state import read_ids
-
     out = {}
     for selected in sorted(runs.glob("seed*/*/round*/selected")):
         ids = read_ids(selected)
@@ -295,8 +291,6 @@ def selection_profile(runs: Path, meta: dict) -> dict:
 
 def pool_size(runs: Path, meta: dict) -> dict:
     """Utterances and hours of the training pool (labeled first + unlabeled, seed 0's)."""
-    from espnet_lp.al.state import read_ids
-
     round0 = next(iter(sorted(runs.glob("seed*/initial/round0"))))
     ids = read_ids(round0 / "labeled") + read_ids(round0 / "pool")
     hours = (round(sum(float(meta[u]["duration"]) for u in ids) / 3600, 2)
