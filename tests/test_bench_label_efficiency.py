@@ -3,7 +3,11 @@
 The benchmark itself takes hours; these check what it writes from a finished run's rounds.
 """
 
+import fcntl
 import json
+import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,13 +59,17 @@ UTTS = [f"u{i:02d}" for i in range(12)]
 
 
 def fake_recipe_run(rounds, calls, die_after=None):
-    """Stands in for the recipe's stage 5 of one unit: what the loop writes (round 0's shared
-    lists and figures, every round's metrics.json, selected, round 0's pool scores)."""
+    """Stands in for the recipe: its data stages (``stage`` 1, no unit), or stage 5 of one
+    unit: what the loop writes (round 0's shared lists and figures, every round's
+    metrics.json, selected, round 0's pool scores)."""
 
     def run_recipe(args, recipe_dir, run_metric, seed, strategy, stage):
+        assert recipe_dir.is_dir()
         if die_after is not None and len(calls) == die_after:
             raise KeyboardInterrupt("the machine went away")
         calls.append((seed, strategy, stage))
+        if strategy is None:
+            return
         meta = recipe_dir / "downloads/synth/synth_meta/aishell_utterances.tsv"
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text("utt_id\tcondition\tduration\n" + "".join(
@@ -119,13 +127,13 @@ def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tm
                                                                  monkeypatch):
     root, written = repo
     calls = []
-    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=4))
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=5))
     with pytest.raises(KeyboardInterrupt):  # the first machine goes away mid-benchmark
         bench.main(bench_cmd(tmp_path / "machine1", "0 1"))
     runs = root / "tools/bench/runs/label_efficiency_zh"
-    # the papers' comparison first; the data stages once per work dir
-    assert calls == [(0, "random", 1), (0, "loss_prediction", 5), (0, "true_loss", 5),
-                     (1, "random", 5)]
+    # the data stages once per work dir, then the papers' comparison first
+    assert calls == [(None, None, 1), (0, "random", 5), (0, "loss_prediction", 5),
+                     (0, "true_loss", 5), (1, "random", 5)]
     assert sorted(p.parent.relative_to(runs).as_posix() for p in runs.glob("*/*/unit.json")) \
         == ["seed0/loss_prediction", "seed0/random", "seed0/true_loss", "seed1/random"]
     assert not written
@@ -133,7 +141,7 @@ def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tm
     calls.clear()
     monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls))
     bench.main(bench_cmd(tmp_path / "machine2", "0 1"))
-    assert calls == [(1, "loss_prediction", 1), (1, "true_loss", 5)]
+    assert calls == [(None, None, 1), (1, "loss_prediction", 5), (1, "true_loss", 5)]
     data, table = written["label_efficiency_zh"]
     assert data["seeds"] == [0, 1] and data["round0_same_everywhere"] is True
     assert data["unit_commits"] == ["abc1234"]
@@ -162,19 +170,21 @@ def test_units_of_other_settings_or_another_round0_are_not_mixed(bench, repo, tm
     with pytest.raises(SystemExit, match="no kept units"):
         bench.main(bench_cmd(tmp_path / "m0", "0") + ["--report_only"])
     assert not (root / "tools" / "bench" / "runs").exists()
-    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=1))
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=2))
     with pytest.raises(KeyboardInterrupt):
         bench.main(bench_cmd(tmp_path / "m1", "0"))
     more_rounds = bench_cmd(tmp_path / "m2", "0")
     more_rounds[more_rounds.index("--rounds") + 1] = "3"
     with pytest.raises(SystemExit, match=r"other settings \(rounds: 2 -> 3\)"):
         bench.main(more_rounds)
-    assert calls == [(0, "random", 1)]
+    assert calls == [(None, None, 1), (0, "random", 5)]
     # round 0 trained again elsewhere came out different: kept, and said loudly
     run_recipe = fake_recipe_run(2, calls)
 
     def drifting(args, recipe_dir, run_metric, seed, strategy, stage):
         run_recipe(args, recipe_dir, run_metric, seed, strategy, stage)
+        if strategy is None:
+            return
         shared = recipe_dir / "exp/al/seed0/initial/round0/shared_metrics.json"
         shared.write_text(shared.read_text().replace("0.8", "0.9"))
 
@@ -182,3 +192,35 @@ def test_units_of_other_settings_or_another_round0_are_not_mixed(bench, repo, tm
     bench.main(bench_cmd(tmp_path / "m3", "0"))
     assert "round 0 differs from the kept one" in capsys.readouterr().out
     assert written["label_efficiency_zh"][0]["round0_same_everywhere"] is False
+
+
+def test_invocations_sharing_a_work_dir_run_its_data_stages_once(bench, repo, tmp_path,
+                                                                 monkeypatch):
+    """One invocation per core, other seeds, one work dir: the second waits for the first's
+    data stages (a lock), then runs only its own units."""
+    calls = []
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls))
+    work = tmp_path / "work"
+    work.mkdir()
+    finished = threading.Event()
+    with open(work / "bench_settings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first invocation, in its data stages
+        second = threading.Thread(target=lambda: (bench.main(bench_cmd(work, "1")),
+                                                  finished.set()))
+        second.start()
+        time.sleep(0.5)
+        assert not calls and not finished.is_set()  # waiting, not preparing the data again
+        bench.main(bench_cmd(tmp_path / "elsewhere", "0"))  # stands in for the first's data
+        shutil.copy(tmp_path / "elsewhere/bench_settings.json", work / "bench_settings.json")
+        shutil.copytree(tmp_path / "elsewhere/egs", work / "egs", symlinks=True)
+        calls.clear()
+    second.join(timeout=30)
+    assert finished.is_set()
+    assert calls == [(1, "random", 5), (1, "loss_prediction", 5), (1, "true_loss", 5)]
+    # a work dir made with other settings is refused, before anything runs
+    calls.clear()
+    stamp = work / "bench_settings.json"
+    stamp.write_text(stamp.read_text().replace('"rounds": 2', '"rounds": 9'))
+    with pytest.raises(SystemExit, match="made with other settings"):
+        bench.main(bench_cmd(work, "2"))
+    assert not calls

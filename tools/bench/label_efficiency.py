@@ -22,7 +22,9 @@ shared within the work dir) and keeps each finished unit's records (every round'
 from a fresh clone, skips the units kept there and runs the others; the report is made from
 those records alone (``--report_only`` remakes it without running anything). A unit whose
 round 0 was trained again on another machine records whether its round-0 figures equal the
-kept ones (CPU training is deterministic: they should).
+kept ones (CPU training is deterministic: they should). Invocations with other ``--seeds``
+may share a work dir, started together: the recipe's data stages run once per work dir
+(``bench_settings.json``), the others waiting on a lock for the first's.
 
 Usage:
     python tools/bench/label_efficiency.py --lang en --work_dir /tmp/le_en   # hours on CPU
@@ -39,6 +41,7 @@ Usage:
 
 import argparse
 import csv
+import fcntl
 import json
 import os
 import shlex
@@ -46,6 +49,7 @@ import shutil
 import statistics
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 from common import ROOT, git_commit, write_results
 
@@ -184,17 +188,19 @@ def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
         {"commit": commit, "round0_same_as_kept": same}, indent=1) + "\n")
 
 
-def run_recipe(args, recipe_dir: Path, run_metric: str, seed: int, strategy: str,
-               stage: int) -> None:
-    """One unit: ``strategy``'s rounds of ``seed`` (stages ``stage``..5 of the recipe)."""
+def run_recipe(args, recipe_dir: Path, run_metric: str, seed: Optional[int],
+               strategy: Optional[str], stage: int) -> None:
+    """Stage 5 of the recipe for one unit (``strategy``'s rounds of ``seed``), or, with
+    ``stage`` 1 and no unit, the data stages 1-4 that every unit of the work dir shares."""
     pool = args.pool_utts or {"en": 800, "zh": 1200}[args.lang]
     synth = (f"--train_utts {pool} --dev_utts {args.eval_utts} "
              f"--test_utts {args.eval_utts} --other_fraction 0.5")
     cmd = ["./run.sh", "--local_data_opts", f"--synth_opts '{synth}'",
            "--al_config", str(al_config_path(args)), "--token_type", "char",
-           "--asr_opts", SETTINGS[args.lang][1], "--seeds", str(seed), "--metric", run_metric,
-           "--nj", str(args.nj), "--stage", str(stage), "--stop_stage", "5",
-           "--only_strategies", strategy]
+           "--asr_opts", SETTINGS[args.lang][1], "--metric", run_metric,
+           "--nj", str(args.nj), "--stage", str(stage), "--stop_stage", "4" if stage < 5 else "5"]
+    if strategy is not None:
+        cmd += ["--seeds", str(seed), "--only_strategies", strategy]
     if args.strategies:
         cmd += ["--strategies", args.strategies]
     if args.rounds:
@@ -338,26 +344,44 @@ UNIT_ORDER = ("random", "loss_prediction", "least_confidence", "estimated_loss",
               "ctc_confidence", "true_loss")
 
 
-def run_units(args, recipe_dir: Path, runs: Path, run_metric: str, commit: str) -> None:
+def run_units(args, recipe: str, runs: Path, run_metric: str, commit: str) -> None:
     """Run this invocation's units (``--seeds`` x strategies) not kept yet, keeping each as
-    it finishes. The data stages run once per work dir (``bench_settings.json`` records for
-    which settings; another invocation on the same work dir skips them)."""
+    it finishes, after the work dir's data stages (:func:`prepare_work_dir`)."""
     strategies, rounds = run_strategies(args), run_rounds(args)
     strategies.sort(key=lambda s: UNIT_ORDER.index(s) if s in UNIT_ORDER else len(UNIT_ORDER))
     todo = [(int(seed), s) for seed in args.seeds.split() for s in strategies
             if not unit_done(runs, int(seed), s)]
-    stamp, settings = args.work_dir / "bench_settings.json", bench_settings(args)
-    data_ready = stamp.is_file() and json.loads(stamp.read_text()) == settings
-    if stamp.is_file() and not data_ready:
-        raise SystemExit(f"{args.work_dir}: made with other settings "
-                         f"({stamp.read_text().strip()}); use another --work_dir")
+    if not todo:
+        return
+    recipe_dir = prepare_work_dir(args, recipe, run_metric)
     for seed, strategy in todo:
-        run_recipe(args, recipe_dir, run_metric, seed, strategy, stage=5 if data_ready else 1)
-        if not data_ready:
-            atomic_write_text(stamp, json.dumps(settings, sort_keys=True) + "\n")
-            data_ready = True
+        run_recipe(args, recipe_dir, run_metric, seed, strategy, stage=5)
         keep_unit(recipe_dir / "exp" / "al", runs, seed, strategy, rounds, commit)
         keep_utterance_meta(recipe_dir, {"en": "librispeech", "zh": "aishell"}[args.lang], runs)
+
+
+def prepare_work_dir(args, recipe: str, run_metric: str) -> Path:
+    """The recipe copied into the work dir and its data stages run, once per work dir
+    (``bench_settings.json`` records for which settings); returns the recipe's copy.
+    Invocations started together on one work dir (one per core, other seeds) wait on a lock
+    for the first one's copy and data stages instead of writing the same files at once."""
+    recipe_dir = args.work_dir / "egs" / recipe / "al1"
+    stamp, settings = args.work_dir / "bench_settings.json", bench_settings(args)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    with open(args.work_dir / "bench_settings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when this process ends, however it ends
+        if stamp.is_file():
+            if json.loads(stamp.read_text()) != settings:
+                raise SystemExit(f"{args.work_dir}: made with other settings "
+                                 f"({stamp.read_text().strip()}); use another --work_dir")
+            return recipe_dir
+        if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
+            shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
+                            ignore=shutil.ignore_patterns("data", "exp", "downloads", "dump"))
+            (args.work_dir / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
+        run_recipe(args, recipe_dir, run_metric, None, None, stage=1)
+        atomic_write_text(stamp, json.dumps(settings, sort_keys=True) + "\n")
+    return recipe_dir
 
 
 def units_left(args, runs: Path) -> list:
@@ -380,12 +404,7 @@ def main(cmd=None) -> None:
     runs = ROOT / "tools" / "bench" / "runs" / name
     check_settings(runs, bench_settings(args), record=not args.report_only)
     if not args.report_only:
-        recipe_dir = args.work_dir / "egs" / recipe / "al1"
-        if not recipe_dir.is_dir():  # the recipe's files; its links to TEMPLATE are relative
-            shutil.copytree(ROOT / "egs" / recipe / "al1", recipe_dir, symlinks=True,
-                            ignore=shutil.ignore_patterns("data", "exp", "downloads", "dump"))
-            (args.work_dir / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-        run_units(args, recipe_dir, runs, run_metric, commit)
+        run_units(args, recipe, runs, run_metric, commit)
     left = units_left(args, runs)
     if left:  # another invocation (or session) runs them; the report covers every seed
         print(f"{runs}: {len(left)} units still to run ("
