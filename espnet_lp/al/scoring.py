@@ -167,7 +167,8 @@ def estimated_loss(scorer: Scorer, batch: PoolBatch) -> ScoreOutput:
     model = scorer.model
     enc, lens = _encode(scorer, batch)
     text, text_lens = _pad(model.ctc_greedy(enc, lens))
-    losses = model.utterance_losses(batch.speech, batch.speech_lengths, text, text_lens)
+    losses = model.utterance_losses(batch.speech, batch.speech_lengths, text, text_lens,
+                                    encoded=(enc, lens))  # one encoder pass, not two
     return ScoreOutput(_combined(scorer, losses).double(), _embedding(enc, lens))
 
 

@@ -106,6 +106,9 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
         # epoch); a buffer, so a resumed run (checkpoint.pth) goes on counting.
         self.register_buffer("lp_epoch", torch.zeros((), dtype=torch.long))
         self._stash: Optional[dict] = None
+        # An encoder output a caller already has (utterance_losses(encoded=...)), returned by
+        # encode() in place of a second identical pass.
+        self._reused_encoding: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         self._kd_checked = False
         lp_class = choose_class(LP_DECODERS, lp_decoder, "lp_decoder")
         if lp_class is not None:
@@ -227,6 +230,11 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
             return self._encode(speech, speech_lengths)
 
     def _encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+        if self._reused_encoding is not None:
+            out, lens = self._reused_encoding
+            if self._stash is not None:  # no layers: only the LP prediction reads them
+                self._stash.update(layers=None, enc=out, enc_lens=lens)
+            return out, lens
         if self._stash is None:
             return super().encode(speech, speech_lengths)
         wanted = self.lp_decoder.encoder_layers if self.lp_decoder is not None else []
@@ -330,7 +338,8 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
 
     @torch.no_grad()
     def utterance_losses(self, speech, speech_lengths, text, text_lengths,
-                         with_embedding: bool = False):
+                         with_embedding: bool = False,
+                         encoded: Optional[Tuple[torch.Tensor, torch.Tensor]] = None):
         """The ASR's true per-utterance losses (what the LP module learns to predict).
 
         Normalised as ``lp_target_norm`` says. With ``text`` set to the model's own
@@ -340,6 +349,9 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
             with_embedding: also return the mean-pooled encoder output (B, D) of the same
                 pass (what ``score_pool`` returns), so that a caller needing both does not
                 encode twice.
+            encoded: ``encode(speech, speech_lengths)`` of this very batch, when the caller
+                has it already (``estimated_loss`` encodes to find its pseudo-labels): used
+                instead of encoding again. Any other tensors would give wrong losses.
 
         Returns:
             ``ctc`` and/or ``att`` (B,), as the LP decoder's targets (all branches the ASR
@@ -349,10 +361,17 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
         # No CER/WER here: not needed, and ESPnet's calculator divides by the reference
         # length, which is 0 for an empty pseudo-label.
         calculator, self.error_calculator = self.error_calculator, None
+        if encoded is not None and (encoded[0].size(0) != speech.size(0)
+                                    or encoded[1].shape != speech_lengths.shape):
+            raise ValueError(f"encoded: {tuple(encoded[0].shape)} frames and "
+                             f"{tuple(encoded[1].shape)} lengths are not this batch of "
+                             f"{speech.size(0)} utterances")
+        self._reused_encoding = encoded
         try:
             _, stash = self._asr_forward(speech, speech_lengths, text, text_lengths)
         finally:
             self.error_calculator = calculator
+            self._reused_encoding = None
         losses = self._lp_targets(stash, text_lengths)
         if with_embedding:
             return losses, masked_mean(stash["enc"], stash["enc_lens"])

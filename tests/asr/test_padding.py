@@ -69,3 +69,31 @@ def test_standalone_lengths_follow_the_subsampling_convolutions(model):
     # conv2d subsampling: two convolutions of kernel 3, stride 2 over time
     expected = ((lengths - 1) // 2 - 1) // 2
     assert standalone_lengths(model.encoder.embed, lengths).tolist() == expected.tolist()
+
+
+def test_estimated_loss_encodes_once_and_scores_as_with_two_passes(model, en_batch):
+    """The pseudo-label pass's encoder output is reused for the losses: the same scores as
+    encoding again, at half the encoder cost."""
+    speech, lens = en_batch[:2]
+    scorer = Scorer(model)
+    with torch.no_grad():
+        enc, enc_lens = model.encode(speech, lens)
+        text = [torch.tensor(h) for h in model.ctc_greedy(enc, enc_lens)]
+        text_lens = torch.tensor([len(t) for t in text])
+        padded = torch.nn.utils.rnn.pad_sequence(text, batch_first=True, padding_value=-1)
+        again = model.utterance_losses(speech, lens, padded, text_lens)
+        weight = model.ctc_weight
+        expected = weight * again["ctc"] + (1 - weight) * again["att"]
+        calls = []
+        hook = model.encoder.register_forward_hook(lambda *_: calls.append(1))
+        try:
+            out = get_strategy("estimated_loss").fn(scorer, PoolBatch(["a", "b", "c", "d"],
+                                                                      speech, lens))
+        finally:
+            hook.remove()
+    assert len(calls) == 1
+    torch.testing.assert_close(out.scores, expected.double(), atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="not this batch of 4 utterances"):
+        model.utterance_losses(speech, lens, padded, text_lens,
+                               encoded=(enc[:2], enc_lens[:2]))
+    assert model._reused_encoding is None  # nothing left behind for the next call
