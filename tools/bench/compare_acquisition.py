@@ -57,8 +57,8 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def main() -> None:
-    args = get_parser().parse_args()
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
     base, variant = load(args.base), load(args.variant)
     if base["lang"] != variant["lang"]:
         raise SystemExit(f"{args.base} is {base['lang']}, {args.variant} {variant['lang']}")

@@ -217,8 +217,8 @@ def compare(no_kd: dict, kd: dict) -> dict:
     return out
 
 
-def main() -> None:
-    args = get_parser().parse_args()
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
     commit = git_commit()
     grid, seeds = parse_grid(args.grid), [int(s) for s in args.seeds.split()]
     prepare_english(args.work_dir, args.student_utts, args.eval_utts, 0,

@@ -304,8 +304,8 @@ def summarize(per_seed: List[Dict[str, np.ndarray]], truth: List[np.ndarray],
     return out
 
 
-def main() -> None:
-    args = get_parser().parse_args()
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
     work = args.work_dir
     commit = git_commit()
     prepare_english(work, args.train_utts, args.dev_utts, args.corpus_seed, SUBSETS,

@@ -113,8 +113,8 @@ def as_job(exp: Path, pool: Path, ids, strategy: str, work: Path) -> Dict[str, f
     return {"wall_seconds": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
-def main() -> None:
-    args = get_parser().parse_args()
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
     commit = git_commit()
     exp, pool = args.work_dir / args.exp, args.work_dir / args.pool
     items = load_items([pool], args.work_dir / "inputs" / "tokens.txt")[:args.utts]
