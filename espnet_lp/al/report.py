@@ -166,6 +166,7 @@ class StrategySummary:
     auc_std: Optional[float]
     hours_to_reach: Optional[float]
     hours_ratio: Optional[float]
+    acquired_ratio: Optional[float]
 
 
 def _mean_std(values: List[float]) -> Tuple[float, Optional[float]]:
@@ -178,6 +179,9 @@ def summary(records: Sequence[RoundRecord], set_name: str, metric: str,
 
     Final value and AUC are means over seeds; hours-to-reach uses the seed-mean curve, and
     ``hours_ratio`` divides it by the baseline's hours (< 1: fewer labels needed).
+    ``acquired_ratio`` does the same with the hours acquired after round 0 (the labeled
+    hours less the baseline's round-0 hours, which every strategy shares): the part of the
+    labeling budget a strategy needed, which the initial set does not dilute.
 
     Returns:
         The target (the baseline's final metric; None without baseline) and one summary per
@@ -185,20 +189,24 @@ def summary(records: Sequence[RoundRecord], set_name: str, metric: str,
     """
     all_curves = curves(records, set_name, metric)
     base = next((c for c in all_curves if c.strategy == baseline), None)
-    target = base_hours = None
+    target = base_hours = start = None
     if base is None:
         logger.warning("baseline %r not found: no hours-to-reach comparison", baseline)
     else:
         target = base.mean[-1]
         base_hours = hours_to_reach(base.hours, base.mean, target)
+        start = base.hours[0]
     out = []
     for c in all_curves:
         final, final_std = _mean_std([v[-1] for v in c.per_seed.values()])
         auc, auc_std = _mean_std([area_under_curve(c.hours, v) for v in c.per_seed.values()])
         reach = None if target is None else hours_to_reach(c.hours, c.mean, target)
         ratio = reach / base_hours if reach is not None and base_hours else None
+        acquired = (max(0.0, reach - start) / (base_hours - start)
+                    if reach is not None and base_hours is not None and base_hours > start
+                    else None)
         out.append(StrategySummary(c.strategy, c.label, c.simulation_only, len(c.per_seed),
-                                   final, final_std, auc, auc_std, reach, ratio))
+                                   final, final_std, auc, auc_std, reach, ratio, acquired))
     return target, out
 
 
@@ -216,12 +224,12 @@ def summary_table(target: Optional[float], rows: Sequence[StrategySummary], metr
     reach = ("n/a" if target is None else f"{100 * target:.2f}%")
     lines = [_row(["Strategy", "Seeds", f"Final {name} (%)", f"AUC {name} (%)",
                    f"Hours to reach {baseline}'s final {name} ({reach})",
-                   f"Hours ratio vs {baseline}"]),
-             _row(["---"] + ["---:"] * 5)]
+                   f"Hours ratio vs {baseline}", f"Acquired-hours ratio vs {baseline}"]),
+             _row(["---"] + ["---:"] * 6)]
     for s in rows:
         lines.append(_row([s.label, str(s.seeds), pct(s.final, s.final_std),
                            pct(s.auc, s.auc_std), opt(s.hours_to_reach, ".3f"),
-                           opt(s.hours_ratio, ".2f")]))
+                           opt(s.hours_ratio, ".2f"), opt(s.acquired_ratio, ".2f")]))
     return "\n".join(lines) + "\n"
 
 

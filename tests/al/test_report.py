@@ -189,6 +189,9 @@ def test_summary_by_hand(al_dir):
     # seed-mean curve 0.51, 0.36, 0.26: 0.31 is reached half way from 2 h to 3 h
     assert lp.hours_to_reach == pytest.approx(2.5)
     assert lp.hours_ratio == pytest.approx(2.5 / 3.0)
+    # of the hours acquired after the shared 1 h of round 0: 1.5 h against random's 2 h
+    assert rnd.acquired_ratio == pytest.approx(1.0)
+    assert lp.acquired_ratio == pytest.approx(1.5 / 2.0)
     # AUC per seed over 2 h: (0.50+0.35)/2 + (0.35+0.25)/2 = 0.725 -> 0.3625; seed 1 0.3825
     assert lp.auc == pytest.approx(0.3725)
     assert rnd.auc == pytest.approx(0.41)
@@ -245,7 +248,7 @@ def test_write_report_without_plot(al_dir, tmp_path):
     assert lp["strategy"] == "loss_prediction"
     assert lp["hours_ratio"] == pytest.approx(2.5 / 3.0)
     md = paths["markdown"].read_text()
-    assert "| loss_prediction | 2 | 26.00 ± 1.41 | 37.25 ± 1.41 | 2.500 | 0.83 |" in md
+    assert "| loss_prediction | 2 | 26.00 ± 1.41 | 37.25 ± 1.41 | 2.500 | 0.83 | 0.75 |" in md
     assert "learning_curve.png" not in md
 
 
