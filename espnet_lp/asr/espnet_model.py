@@ -360,12 +360,12 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
         """
         # No CER/WER here: not needed, and ESPnet's calculator divides by the reference
         # length, which is 0 for an empty pseudo-label.
-        calculator, self.error_calculator = self.error_calculator, None
         if encoded is not None and (encoded[0].size(0) != speech.size(0)
                                     or encoded[1].shape != speech_lengths.shape):
             raise ValueError(f"encoded: {tuple(encoded[0].shape)} frames and "
                              f"{tuple(encoded[1].shape)} lengths are not this batch of "
                              f"{speech.size(0)} utterances")
+        calculator, self.error_calculator = self.error_calculator, None
         self._reused_encoding = encoded
         try:
             _, stash = self._asr_forward(speech, speech_lengths, text, text_lengths)

@@ -96,4 +96,5 @@ def test_estimated_loss_encodes_once_and_scores_as_with_two_passes(model, en_bat
     with pytest.raises(ValueError, match="not this batch of 4 utterances"):
         model.utterance_losses(speech, lens, padded, text_lens,
                                encoded=(enc[:2], enc_lens[:2]))
-    assert model._reused_encoding is None  # nothing left behind for the next call
+    # nothing left behind for the next call
+    assert model._reused_encoding is None and model.error_calculator is not None
