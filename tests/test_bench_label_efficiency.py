@@ -206,20 +206,39 @@ def test_invocations_sharing_a_work_dir_run_its_data_stages_once(bench, repo, tm
     monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls))
     work = tmp_path / "work"
     work.mkdir()
-    finished = threading.Event()
-    with open(work / "bench_settings.lock", "w") as lock:
+    waiting, errors = threading.Event(), []
+    real_flock = fcntl.flock
+
+    def flock(fd, op):  # says when the second invocation is about to wait on the lock
+        waiting.set()
+        real_flock(fd, op)
+
+    def second_invocation():
+        try:
+            bench.main(bench_cmd(work, "1"))
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    second = threading.Thread(target=second_invocation)
+    lock = open(work / "bench_settings.lock", "w")
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first invocation, in its data stages
-        second = threading.Thread(target=lambda: (bench.main(bench_cmd(work, "1")),
-                                                  finished.set()))
+        monkeypatch.setattr(bench.fcntl, "flock", flock)
         second.start()
-        time.sleep(0.5)
-        assert not calls and not finished.is_set()  # waiting, not preparing the data again
+        assert waiting.wait(timeout=30)
+        time.sleep(0.2)
+        assert not calls and second.is_alive()  # waiting, not preparing the data again
+        monkeypatch.setattr(bench.fcntl, "flock", real_flock)
         bench.main(bench_cmd(tmp_path / "elsewhere", "0"))  # stands in for the first's data
         shutil.copy(tmp_path / "elsewhere/bench_settings.json", work / "bench_settings.json")
         shutil.copytree(tmp_path / "elsewhere/egs", work / "egs", symlinks=True)
         calls.clear()
-    second.join(timeout=30)
-    assert finished.is_set()
+    finally:
+        lock.close()  # releases the lock
+        second.join(timeout=30)
+    if errors:
+        raise errors[0]
+    assert not second.is_alive()
     assert calls == [(1, "random", 5), (1, "loss_prediction", 5), (1, "true_loss", 5)]
     # a work dir made with other settings is refused, before anything runs
     calls.clear()

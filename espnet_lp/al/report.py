@@ -181,7 +181,8 @@ def summary(records: Sequence[RoundRecord], set_name: str, metric: str,
     ``hours_ratio`` divides it by the baseline's hours (< 1: fewer labels needed).
     ``acquired_ratio`` does the same with the hours acquired after round 0 (the labeled
     hours less the baseline's round-0 hours, which every strategy shares): the part of the
-    labeling budget a strategy needed, which the initial set does not dilute.
+    labeling budget a strategy needed, which the initial set does not dilute. (Round 0 is
+    shared, so every curve starts at the baseline's round-0 hours.)
 
     Returns:
         The target (the baseline's final metric; None without baseline) and one summary per
@@ -286,7 +287,9 @@ pool: they are an upper bound, not a usable method.
 
 AUC is the mean {name} over the labeled-hours range (trapezoid area / hours span). Hours to
 reach: labeled hours at which the seed-mean curve first reaches the {baseline} baseline's final
-{name} (linear between rounds); the ratio divides it by the baseline's own (< 1: fewer labels).
+{name} (linear between rounds); the hours ratio divides it by the baseline's own (< 1: fewer
+labels); the acquired-hours ratio does the same counting only the hours labeled after the
+shared round 0.
 """
 
 

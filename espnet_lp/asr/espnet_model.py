@@ -349,9 +349,11 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
             with_embedding: also return the mean-pooled encoder output (B, D) of the same
                 pass (what ``score_pool`` returns), so that a caller needing both does not
                 encode twice.
-            encoded: ``encode(speech, speech_lengths)`` of this very batch, when the caller
-                has it already (``estimated_loss`` encodes to find its pseudo-labels): used
-                instead of encoding again. Any other tensors would give wrong losses.
+            encoded: The encoder output (B, T, D) of this very batch and its lengths (B,),
+                as ``encode(speech, speech_lengths)`` gives them (its first element, for an
+                encoder that also returns intermediate outputs), when the caller has them
+                already (``estimated_loss`` encodes to find its pseudo-labels): used instead
+                of encoding again. Any other tensors would give wrong losses.
 
         Returns:
             ``ctc`` and/or ``att`` (B,), as the LP decoder's targets (all branches the ASR
@@ -360,11 +362,12 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
         """
         # No CER/WER here: not needed, and ESPnet's calculator divides by the reference
         # length, which is 0 for an empty pseudo-label.
-        if encoded is not None and (encoded[0].size(0) != speech.size(0)
+        if encoded is not None and (not torch.is_tensor(encoded[0])
+                                    or encoded[0].size(0) != speech.size(0)
                                     or encoded[1].shape != speech_lengths.shape):
-            raise ValueError(f"encoded: {tuple(encoded[0].shape)} frames and "
+            raise ValueError(f"encoded: {tuple(getattr(encoded[0], 'shape', ()))} frames and "
                              f"{tuple(encoded[1].shape)} lengths are not this batch of "
-                             f"{speech.size(0)} utterances")
+                             f"{speech.size(0)} utterances (B, T, D) and (B,)")
         calculator, self.error_calculator = self.error_calculator, None
         self._reused_encoding = encoded
         try:

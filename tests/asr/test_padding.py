@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from espnet_lp.al.scoring import PoolBatch, Scorer, get_strategy, score_batch
+from espnet_lp.al.scoring import PoolBatch, Scorer, _pad, get_strategy, score_batch
 from espnet_lp.asr.padding import standalone_lengths
 from tests.asr.conftest import build_tiny
 
@@ -78,9 +78,7 @@ def test_estimated_loss_encodes_once_and_scores_as_with_two_passes(model, en_bat
     scorer = Scorer(model)
     with torch.no_grad():
         enc, enc_lens = model.encode(speech, lens)
-        text = [torch.tensor(h) for h in model.ctc_greedy(enc, enc_lens)]
-        text_lens = torch.tensor([len(t) for t in text])
-        padded = torch.nn.utils.rnn.pad_sequence(text, batch_first=True, padding_value=-1)
+        padded, text_lens = _pad(model.ctc_greedy(enc, enc_lens))
         again = model.utterance_losses(speech, lens, padded, text_lens)
         weight = model.ctc_weight
         expected = weight * again["ctc"] + (1 - weight) * again["att"]

@@ -192,13 +192,16 @@ def run_recipe(args, recipe_dir: Path, run_metric: str, seed: Optional[int],
                strategy: Optional[str], stage: int) -> None:
     """Stage 5 of the recipe for one unit (``strategy``'s rounds of ``seed``), or, with
     ``stage`` 1 and no unit, the data stages 1-4 that every unit of the work dir shares."""
+    if (stage == 5) != (strategy is not None) or stage not in (1, 5):
+        raise ValueError(f"run_recipe: stage 1 without a unit or stage 5 with one, not stage "
+                         f"{stage} with strategy {strategy!r}")
     pool = args.pool_utts or {"en": 800, "zh": 1200}[args.lang]
     synth = (f"--train_utts {pool} --dev_utts {args.eval_utts} "
              f"--test_utts {args.eval_utts} --other_fraction 0.5")
     cmd = ["./run.sh", "--local_data_opts", f"--synth_opts '{synth}'",
            "--al_config", str(al_config_path(args)), "--token_type", "char",
            "--asr_opts", SETTINGS[args.lang][1], "--metric", run_metric,
-           "--nj", str(args.nj), "--stage", str(stage), "--stop_stage", "4" if stage < 5 else "5"]
+           "--nj", str(args.nj), "--stage", str(stage), "--stop_stage", "5" if strategy else "4"]
     if strategy is not None:
         cmd += ["--seeds", str(seed), "--only_strategies", strategy]
     if args.strategies:
@@ -369,7 +372,7 @@ def prepare_work_dir(args, recipe: str, run_metric: str) -> Path:
     stamp, settings = args.work_dir / "bench_settings.json", bench_settings(args)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     with open(args.work_dir / "bench_settings.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when this process ends, however it ends
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released on leaving the block, or by a crash
         if stamp.is_file():
             if json.loads(stamp.read_text()) != settings:
                 raise SystemExit(f"{args.work_dir}: made with other settings "
