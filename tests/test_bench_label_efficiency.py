@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.al.test_report import LOSS_PREDICTION, PNG_MAGIC, RANDOM, write_round
 
@@ -58,10 +59,11 @@ def test_a_set_without_results_is_a_clear_error(bench, tmp_path):
 UTTS = [f"u{i:02d}" for i in range(12)]
 
 
-def fake_recipe_run(rounds, calls, die_after=None):
+def fake_recipe_run(rounds, calls, die_after=None, machine="m1", trained=None):
     """Stands in for the recipe: its data stages (``stage`` 1, no unit), or stage 5 of one
-    unit: what the loop writes (round 0's shared lists and figures, every round's
-    metrics.json, selected, round 0's pool scores)."""
+    unit: what the loop writes (round 0's shared lists, figures and model, trained unless a
+    ``checkpoint.pth`` is there to resume, in bytes that differ by ``machine``; every
+    round's metrics.json, selected, round 0's pool scores)."""
 
     def run_recipe(args, recipe_dir, run_metric, seed, strategy, stage):
         assert recipe_dir.is_dir()
@@ -77,6 +79,17 @@ def fake_recipe_run(rounds, calls, die_after=None):
         al = recipe_dir / "exp" / "al" / f"seed{seed}"
         initial = al / "initial" / "round0"
         initial.mkdir(parents=True, exist_ok=True)
+        model = initial / "model"
+        if not (model / "checkpoint.pth").exists():  # round 0 trained here
+            if trained is not None:
+                trained.append((seed, machine))
+            model.mkdir()
+            for epoch in (3, 7):
+                (model / f"{epoch}epoch.pth").write_bytes(f"{seed} {machine} {epoch}".encode())
+            (model / "valid.acc.best.pth").symlink_to("3epoch.pth")
+            torch.save({"model": {"w": torch.full((2,), float(seed))}, "optimizers": [
+                {"state": {0: {"exp_avg": torch.ones(1000)}}, "param_groups": []}]},
+                model / "checkpoint.pth")
         (initial / "labeled").write_text("".join(f"{u}\n" for u in UTTS[:4]))
         (initial / "pool").write_text("".join(f"{u}\n" for u in UTTS[4:]))
         base = 0.8 + 0.01 * seed
@@ -139,9 +152,12 @@ def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tm
     assert not written
     # a fresh machine, a fresh work dir: only the units not kept run; then the report
     calls.clear()
-    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls))
+    trained = []
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, machine="m2",
+                                                             trained=trained))
     bench.main(bench_cmd(tmp_path / "machine2", "0 1"))
     assert calls == [(None, None, 1), (1, "loss_prediction", 5), (1, "true_loss", 5)]
+    assert not trained  # seed 1's round 0 restored from the first machine's model
     data, table = written["label_efficiency_zh"]
     assert data["seeds"] == [0, 1] and data["round0_same_everywhere"] is True
     assert data["unit_commits"] == ["abc1234"]
@@ -182,18 +198,36 @@ def test_units_of_other_settings_or_another_round0_are_not_mixed(bench, repo, tm
     with pytest.raises(SystemExit, match=r"other settings \(rounds: 2 -> 3\)"):
         bench.main(more_rounds)
     assert calls == [(None, None, 1), (0, "random", 5)]
-    # round 0 trained again elsewhere came out different: kept, and said loudly
-    run_recipe = fake_recipe_run(2, calls)
-
-    def drifting(args, recipe_dir, run_metric, seed, strategy, stage):
-        run_recipe(args, recipe_dir, run_metric, seed, strategy, stage)
-        if strategy is None:
-            return
-        shared = recipe_dir / "exp/al/seed0/initial/round0/shared_metrics.json"
-        shared.write_text(shared.read_text().replace("0.8", "0.9"))
-
-    monkeypatch.setattr(bench, "run_recipe", drifting)
-    bench.main(bench_cmd(tmp_path / "m3", "0"))
+    # units kept before round-0 models were: round 0 trained again, compared by its figures,
+    # and its model kept from then on
+    trained = []
+    runs = root / "tools/bench/runs/label_efficiency_zh"
+    shutil.rmtree(runs / "seed0/initial/round0/model")
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, machine="m2",
+                                                             trained=trained))
+    bench.main(bench_cmd(tmp_path / "m2b", "0") + ["--strategies", "random loss_prediction"])
+    assert trained == [(0, "m2")] and "round 0 differs" not in capsys.readouterr().out
+    assert json.loads((runs / "seed0/loss_prediction/unit.json").read_text())[
+        "round0_same_as_kept"] is True
+    shutil.rmtree(runs / "seed0/loss_prediction")
+    # another machine restores the kept round-0 model instead of training it again
+    trained.clear()
+    kept_model = root / "tools/bench/runs/label_efficiency_zh/seed0/initial/round0/model"
+    assert sorted(p.name for p in kept_model.iterdir()) == \
+        ["3epoch.pth", "7epoch.pth", "checkpoint.pth"]  # no links; no optimizer moments:
+    assert torch.load(kept_model / "checkpoint.pth")["optimizers"][0]["state"] == {}
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, machine="m3",
+                                                             trained=trained))
+    bench.main(bench_cmd(tmp_path / "m3", "0") + ["--strategies", "random loss_prediction"])
+    assert not trained and "round 0 differs" not in capsys.readouterr().out
+    assert json.loads((kept_model.parents[2] / "loss_prediction/unit.json").read_text()) == \
+        {"commit": "abc1234", "round0_same_as_kept": True}
+    # round 0 trained again elsewhere (not restored) comes out different: kept, said loudly
+    monkeypatch.setattr(bench, "restore_round0_model", lambda kept, model_dir: False)
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, machine="m4",
+                                                             trained=trained))
+    bench.main(bench_cmd(tmp_path / "m4", "0"))
+    assert trained == [(0, "m4")]
     assert "round 0 differs from the kept one" in capsys.readouterr().out
     assert written["label_efficiency_zh"][0]["round0_same_everywhere"] is False
 

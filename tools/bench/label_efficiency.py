@@ -156,7 +156,8 @@ def unit_done(runs: Path, seed: int, strategy: str) -> bool:
 def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
               commit: str) -> None:
     """Copy a finished unit's records from the recipe's exp dir into ``runs`` (its
-    ``unit.json`` last: a unit without one is not kept)."""
+    ``unit.json`` last: a unit without one is not kept), and the seed's round 0 (lists,
+    figures, trained model) if it is not kept yet."""
     src, dst = al_dir / f"seed{seed}" / strategy, runs / f"seed{seed}" / strategy
     missing = [r for r in range(rounds + 1) if not (src / f"round{r}" / "metrics.json").is_file()]
     if missing:
@@ -168,24 +169,80 @@ def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
             (["scores.tsv"] if r == 0 else [])
         for name in names:
             shutil.copyfile(src / f"round{r}" / name, dst / f"round{r}" / name)
-    # round 0 is shared by the seed's units; one trained again elsewhere should be the same
+    # round 0 is shared by the seed's units: restored from the kept model on another machine
+    # (restore_round0_model), it is the same model; trained again, it is not
     initial_src, initial = al_dir / f"seed{seed}" / "initial" / "round0", \
         runs / f"seed{seed}" / "initial" / "round0"
     shared = json.loads((initial_src / "shared_metrics.json").read_text())
     if initial.is_dir():
         kept = json.loads((initial / "shared_metrics.json").read_text())
-        same = kept["decode"] == shared["decode"] and all(
-            read_ids(initial / n) == read_ids(initial_src / n) for n in ("labeled", "pool"))
+        same_lists = all(read_ids(initial / n) == read_ids(initial_src / n)
+                         for n in ("labeled", "pool"))
+        if (initial / "model").is_dir():
+            same = same_lists and same_model_files(initial / "model", initial_src / "model")
+        else:  # kept before models were: its figures are what there is to compare
+            same = same_lists and kept["decode"] == shared["decode"]
+            if same:
+                keep_round0_model(initial_src / "model", initial / "model")
     else:
         initial.mkdir(parents=True)
         for name in ("labeled", "pool", "shared_metrics.json"):
             shutil.copyfile(initial_src / name, initial / name)
+        keep_round0_model(initial_src / "model", initial / "model")
         same = True
     if not same:
         print(f"WARNING: seed {seed}: round 0 differs from the kept one ({initial}); "
               f"{strategy} started from another round-0 model", flush=True)
     atomic_write_text(dst / "unit.json", json.dumps(
         {"commit": commit, "round0_same_as_kept": same}, indent=1) + "\n")
+
+
+def _epoch_files(model_dir: Path) -> list:
+    """The epoch checkpoints ESPnet's trainer kept (``<n>epoch.pth``, not the links)."""
+    return sorted(p.name for p in model_dir.glob("*epoch.pth")
+                  if p.is_file() and not p.is_symlink())
+
+
+def keep_round0_model(model_dir: Path, kept: Path) -> None:
+    """Keep round 0's trained model, so that a unit on another machine resumes it instead of
+    training it again: CPU training is not bit-identical across machines (measured: the
+    same seed's round 0 at 52.1 and 52.7 % dev CER on two machines), and a seed's units
+    must start from one round 0 to be compared. Kept: the epoch checkpoints the trainer
+    kept, and ``checkpoint.pth`` without the optimizer's moments (no epoch is left to train:
+    ``asr_train --resume`` finds the last one done and only remakes the averaged model)."""
+    import torch
+
+    staged = kept.with_name(kept.name + ".partial")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for name in _epoch_files(model_dir):
+        shutil.copyfile(model_dir / name, staged / name)
+    states = torch.load(model_dir / "checkpoint.pth", map_location="cpu", weights_only=False)
+    for optimizer in states["optimizers"]:
+        optimizer["state"] = {}
+    torch.save(states, staged / "checkpoint.pth")
+    staged.rename(kept)  # whole or absent
+
+
+def restore_round0_model(kept: Path, model_dir: Path) -> bool:
+    """Put the kept round-0 model where the loop trains round 0 (``checkpoint.pth`` last:
+    its presence is what makes ``asr_train --resume`` resume). Nothing is done when none is
+    kept or round 0 was trained (or restored) here already. Returns whether it restored."""
+    if not kept.is_dir() or (model_dir / "checkpoint.pth").exists():
+        return False
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for name in _epoch_files(kept):
+        shutil.copyfile(kept / name, model_dir / name)
+    shutil.copyfile(kept / "checkpoint.pth", model_dir / "checkpoint.pth")
+    print(f"+ round 0 restored from {kept}", flush=True)
+    return True
+
+
+def same_model_files(kept: Path, model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds the kept model's epoch checkpoints, byte for byte."""
+    names = _epoch_files(kept)
+    return names == _epoch_files(model_dir) and all(
+        file_sha1(kept / n) == file_sha1(model_dir / n) for n in names)
 
 
 def run_recipe(args, recipe_dir: Path, run_metric: str, seed: Optional[int],
@@ -358,6 +415,9 @@ def run_units(args, recipe: str, runs: Path, run_metric: str, commit: str) -> No
         return
     recipe_dir = prepare_work_dir(args, recipe, run_metric)
     for seed, strategy in todo:
+        restore_round0_model(runs / f"seed{seed}" / "initial" / "round0" / "model",
+                             recipe_dir / "exp" / "al" / f"seed{seed}" / "initial" / "round0"
+                             / "model")
         run_recipe(args, recipe_dir, run_metric, seed, strategy, stage=5)
         keep_unit(recipe_dir / "exp" / "al", runs, seed, strategy, rounds, commit)
         keep_utterance_meta(recipe_dir, {"en": "librispeech", "zh": "aishell"}[args.lang], runs)
