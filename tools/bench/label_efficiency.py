@@ -20,9 +20,10 @@ shared within the work dir) and keeps each finished unit's records (every round'
 ``metrics.json`` and ``selected``, round 0's pool scores, the initial lists) under
 ``tools/bench/runs/<name>/``, to be committed. A rerun, in this work dir or on a fresh machine
 from a fresh clone, skips the units kept there and runs the others; the report is made from
-those records alone (``--report_only`` remakes it without running anything). A unit whose
-round 0 was trained again on another machine records whether its round-0 figures equal the
-kept ones (CPU training is deterministic: they should). Invocations with other ``--seeds``
+those records alone (``--report_only`` remakes it without running anything). Each seed's
+round-0 model is kept as well and restored in a fresh work dir (CPU training is not
+bit-identical across machines, and a seed's units must start from one round 0); each unit
+records whether its round 0 is the kept one. Invocations with other ``--seeds``
 may share a work dir, started together: the recipe's data stages run once per work dir
 (``bench_settings.json``), the others waiting on a lock for the first's.
 
