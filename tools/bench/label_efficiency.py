@@ -55,7 +55,7 @@ from typing import Optional
 from common import ROOT, git_commit, write_results
 
 from espnet_lp.al.state import read_ids
-from espnet_lp.utils.fileio import atomic_write_text, file_sha1
+from espnet_lp.utils.fileio import atomic_directory, atomic_write_text, file_sha1
 
 # recipe, headline set, reported sets, the recipe's metric (rounds run with it: it is part of
 # an AL run's settings), the benchmark's metric (stage 6). The tiny model's English WER stays
@@ -174,14 +174,14 @@ def keep_unit(al_dir: Path, runs: Path, seed: int, strategy: str, rounds: int,
     # (restore_round0_model), it is the same model; trained again, it is not
     initial_src, initial = al_dir / f"seed{seed}" / "initial" / "round0", \
         runs / f"seed{seed}" / "initial" / "round0"
-    shared = json.loads((initial_src / "shared_metrics.json").read_text())
     if initial.is_dir():
-        kept = json.loads((initial / "shared_metrics.json").read_text())
         same_lists = all(read_ids(initial / n) == read_ids(initial_src / n)
                          for n in ("labeled", "pool"))
         if (initial / "model").is_dir():
             same = same_lists and same_model_files(initial / "model", initial_src / "model")
         else:  # kept before models were: its figures are what there is to compare
+            kept, shared = (json.loads((d / "shared_metrics.json").read_text())
+                            for d in (initial, initial_src))
             same = same_lists and kept["decode"] == shared["decode"]
             if same:
                 keep_round0_model(initial_src / "model", initial / "model")
@@ -213,16 +213,14 @@ def keep_round0_model(model_dir: Path, kept: Path) -> None:
     ``asr_train --resume`` finds the last one done and only remakes the averaged model)."""
     import torch
 
-    staged = kept.with_name(kept.name + ".partial")
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    for name in _epoch_files(model_dir):
-        shutil.copyfile(model_dir / name, staged / name)
-    states = torch.load(model_dir / "checkpoint.pth", map_location="cpu", weights_only=False)
-    for optimizer in states["optimizers"]:
-        optimizer["state"] = {}
-    torch.save(states, staged / "checkpoint.pth")
-    staged.rename(kept)  # whole or absent
+    with atomic_directory(kept) as staged:  # whole or absent
+        for name in _epoch_files(model_dir):
+            shutil.copyfile(model_dir / name, staged / name)
+        states = torch.load(model_dir / "checkpoint.pth", map_location="cpu",
+                            weights_only=False)
+        for optimizer in states["optimizers"]:
+            optimizer["state"] = {}
+        torch.save(states, staged / "checkpoint.pth")
 
 
 def restore_round0_model(kept: Path, model_dir: Path) -> bool:
