@@ -163,6 +163,10 @@ def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tm
     assert data["unit_commits"] == ["abc1234"]
     assert data["sets"]["test"]["aulc"]["random"]["sd"] is not None  # over the two seeds
     assert data["aulc"]["loss_prediction"]["mean"] < data["aulc"]["random"]["mean"]
+    paired = data["aulc_vs_random"]["loss_prediction"]
+    assert (paired["seeds"], paired["lower_in_seeds"]) == (2, 2)
+    assert paired["mean"] == pytest.approx(data["aulc"]["loss_prediction"]["mean"]
+                                           - data["aulc"]["random"]["mean"])
     # random's final CER after 2 of its 2 rounds, LP's after 0.1 / 0.07 of them: the hours
     # ratio counts the shared 0.1 h of round 0, the acquired-hours ratio does not
     assert data["hours_ratio"]["loss_prediction"] == pytest.approx((0.1 + 0.1 / 0.7) / 0.3)

@@ -14,6 +14,7 @@ from espnet_lp.al.report import (
     collect,
     error_rates,
     hours_to_reach,
+    paired_diff,
     plot_learning_curves,
     read_text_file,
     results_table,
@@ -196,6 +197,22 @@ def test_summary_by_hand(al_dir):
     assert lp.auc == pytest.approx(0.3725)
     assert rnd.auc == pytest.approx(0.41)
     assert lp.final == pytest.approx(0.26) and lp.final_std == pytest.approx(0.02 / 2 ** 0.5)
+    # paired by seed: LP's AUC less random's in each seed both ran
+    assert (lp.auc_diff_seeds, rnd.auc_diff_seeds) == (2, 2)
+    assert lp.auc_diff == pytest.approx(0.3725 - 0.41)
+    assert rnd.auc_diff == 0.0 and rnd.auc_lower_seeds == 0
+    # both seeds 3.75 points lower: no spread once paired, though the AUCs' own sd is 1.41
+    assert lp.auc_diff_std == pytest.approx(0.0, abs=1e-12) and lp.auc_lower_seeds == 2
+    assert lp.auc_std == pytest.approx(0.02 / 2 ** 0.5)
+    assert paired_diff(lp) == "-3.75 ± 0.00 (2/2)"
+
+
+def test_paired_difference_uses_only_the_seeds_both_ran(al_dir):
+    for rnd, wer in enumerate([0.20, 0.10, 0.05]):  # LP's seed 2: random has none
+        write_round(al_dir, "loss_prediction", 2, rnd, wer)
+    _, (rnd, lp) = summary(collect(al_dir), "dev_clean", "wer")
+    assert lp.seeds == 3 and lp.auc_diff_seeds == 2
+    assert lp.auc_diff == pytest.approx(-0.0375)
 
 
 def test_unfinished_seed(al_dir, caplog):
@@ -248,7 +265,8 @@ def test_write_report_without_plot(al_dir, tmp_path):
     assert lp["strategy"] == "loss_prediction"
     assert lp["hours_ratio"] == pytest.approx(2.5 / 3.0)
     md = paths["markdown"].read_text()
-    assert "| loss_prediction | 2 | 26.00 ± 1.41 | 37.25 ± 1.41 | 2.500 | 0.83 | 0.75 |" in md
+    assert ("| loss_prediction | 2 | 26.00 ± 1.41 | 37.25 ± 1.41 | -3.75 ± 0.00 (2/2) | 2.500 | "
+            "0.83 | 0.75 |") in md
     assert "learning_curve.png" not in md
 
 

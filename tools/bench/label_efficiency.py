@@ -54,6 +54,7 @@ from typing import Optional
 
 from common import ROOT, git_commit, write_results
 
+from espnet_lp.al.report import StrategySummary, paired_diff
 from espnet_lp.al.state import read_ids
 from espnet_lp.utils.fileio import atomic_directory, atomic_write_text, file_sha1
 
@@ -495,6 +496,9 @@ def main(cmd=None) -> None:
             "acquired_ratio": {k: v["acquired_ratio"] for k, v in per.items()},
             "aulc": {k: {"mean": v["auc"], "sd": v["auc_std"]} for k, v in per.items()},
             "final": {k: {"mean": v["final"], "sd": v["final_std"]} for k, v in per.items()},
+            "aulc_vs_random": {k: {"mean": v["auc_diff"], "sd": v["auc_diff_std"],
+                                   "lower_in_seeds": v["auc_lower_seeds"],
+                                   "seeds": v["auc_diff_seeds"]} for k, v in per.items()},
         }
         for k, v in per.items():
             sd = f" ± {100 * v['auc_std']:.2f}" if v["auc_std"] is not None else ""
@@ -502,13 +506,14 @@ def main(cmd=None) -> None:
             ratio, acquired = ("n/a" if v[key] is None else f"{v[key]:.2f}"
                                for key in ("hours_ratio", "acquired_ratio"))
             table.append([set_name, v["label"], f"{100 * v['auc']:.2f}{sd}",
-                          f"{100 * v['final']:.2f}{fsd}", ratio, acquired])
+                          paired_diff(StrategySummary(**v)), f"{100 * v['final']:.2f}{fsd}",
+                          ratio, acquired])
     result["per_round"] = per_round(runs, sets, metric)
     meta = utterance_meta(runs)
     result["selected"] = selection_profile(runs, meta)
     result["pool"] = pool_size(runs, meta)
     result["round0_pool_spearman"] = pool_ranking(runs, meta)
-    for key in ("hours_ratio", "acquired_ratio", "aulc"):
+    for key in ("hours_ratio", "acquired_ratio", "aulc", "aulc_vs_random"):
         result[key] = result["sets"][headline][key]
     if not args.tag:  # the recipe keeps the full run's results, as ESPnet recipes do
         (ROOT / "egs" / recipe / "al1" / "RESULTS.md").write_text(
@@ -521,7 +526,9 @@ def main(cmd=None) -> None:
              "error over the labeled-hours range; hours ratio: labeled hours to reach "
              "random's final error (seed-mean curves) over random's own (< 1: fewer labels; "
              "n/a: never reached); acquired-hours ratio: the same counting only the hours "
-             "labeled after round 0's shared initial set.",
+             "labeled after round 0's shared initial set; AULC - random's: per seed (a "
+             "seed's strategies share its round 0) the strategy's AULC less random's, mean ± "
+             "sd over seeds, in points, and in how many seeds it was lower.",
              "true_loss reads the hidden transcripts: a ceiling, not a method.",
              "Selected (all rounds and seeds; the pool is half 'other'): " + "; ".join(
                  f"{k} {100 * v['other_share']:.0f}% other, {v['mean_seconds']} s"
@@ -535,6 +542,7 @@ def main(cmd=None) -> None:
              f"{', '.join(result['unit_commits'])}; round 0 the same in every session: "
              f"{'yes' if result['round0_same_everywhere'] else 'NO'})."]
     write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
+                                        "AULC - random's, paired (lower in)",
                                         f"final {metric} (%)", "hours ratio",
                                         "acquired-hours ratio"],
                   commit=commit, notes=notes)
