@@ -21,6 +21,8 @@ standard deviation and a 95% bootstrap CI (utterances resampled, seeds averaged)
 Usage:
     python tools/bench/lp_quality.py --work_dir /tmp/lpq      # ~35 min on 2 CPU cores
     python tools/bench/lp_quality.py --work_dir /tmp/lpq --seeds 0 --tag quick
+    python tools/bench/lp_quality.py --work_dir /tmp/lpq --seeds 0 --train_only  # for
+        # scoring_cost.py: the corpus and the seed-0 model only (~20 min on one core)
 """
 
 import argparse
@@ -79,6 +81,9 @@ def get_parser() -> argparse.ArgumentParser:
                         default=ROOT / "conf" / "tuning" / "train_lp_tiny.yaml")
     parser.add_argument("--train_opts", default="", help="Extra asr_train options")
     parser.add_argument("--tag", default="", help="Results go to lp_quality[_TAG].{md,json}")
+    parser.add_argument("--train_only", action="store_true",
+                        help="Only make the corpus and train the --seeds models (what "
+                             "scoring_cost.py reads); no scores, no results written")
     return parser
 
 
@@ -310,6 +315,11 @@ def main(cmd=None) -> None:
     commit = git_commit()
     prepare_english(work, args.train_utts, args.dev_utts, args.corpus_seed, SUBSETS,
                     extra_train_utts=args.pool_utts)
+    if args.train_only:
+        for seed in args.seeds:
+            print(f"seed {seed}: training", flush=True)
+            print(f"seed {seed}: {train(work, seed, args)}", flush=True)
+        return
     token_list = work / "inputs" / "tokens.txt"
     data = work / "data"
     split_items = {"train": load_items([data / "train_clean_100"], token_list),

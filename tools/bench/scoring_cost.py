@@ -14,7 +14,8 @@ the pool (fresh interpreter, one thread): its wall time and peak resident memory
 (``wait4``), start-up included.
 
 Usage:
-    python tools/bench/lp_quality.py --work_dir /tmp/lpq     # trains the model first
+    python tools/bench/lp_quality.py --work_dir /tmp/lpq     # trains the model first (or
+    #   add --seeds 0 --train_only to train only it)
     python tools/bench/scoring_cost.py --work_dir /tmp/lpq   # ~10 min on 2 CPU cores
 """
 
