@@ -29,13 +29,14 @@ def bench(tmp_path, monkeypatch):
     return label_efficiency
 
 
-def test_one_plot_per_reported_set_the_headline_first(bench, tmp_path):
+def test_one_plot_per_reported_set_the_headline_under_the_name(bench, tmp_path):
     al_dir = tmp_path / "al"
     for strategy, per_seed in (("random", RANDOM), ("loss_prediction", LOSS_PREDICTION)):
         for seed, wers in enumerate(per_seed):
             for rnd, wer in enumerate(wers):
                 write_round(al_dir, strategy, seed, rnd, wer)
-    pngs = bench.plot_sets(al_dir, ["test_clean", "dev_clean"], "wer", "label_efficiency_en")
+    pngs = bench.plot_sets(al_dir, ["dev_clean", "test_clean"], "wer", "label_efficiency_en",
+                           "test_clean")
     # the headline set is the one under the result's own name (the README shows it)
     assert pngs == {"test_clean": "label_efficiency_en.png",
                     "dev_clean": "label_efficiency_en_dev_clean.png"}

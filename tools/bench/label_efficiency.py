@@ -284,9 +284,9 @@ def make_report(runs: Path, out_dir: Path, sets, metric: str) -> dict:
     return json.loads((out_dir / "results.json").read_text())
 
 
-def plot_sets(al_dir: Path, sets, metric: str, name: str) -> dict:
-    """One learning-curve PNG per reported set: ``<name>.png`` for the headline (first)
-    set, ``<name>_<set>.png`` for the others. Returns {set: file name}.
+def plot_sets(al_dir: Path, sets, metric: str, name: str, headline: str) -> dict:
+    """One learning-curve PNG per reported set: ``<name>.png`` for the headline set,
+    ``<name>_<set>.png`` for the others. Returns {set: file name}.
 
     Drawn here rather than copied from the recipe, whose plot shows its first test set
     (dev_clean), which is not the headline set of an untagged run.
@@ -295,8 +295,8 @@ def plot_sets(al_dir: Path, sets, metric: str, name: str) -> dict:
 
     records = collect(al_dir)
     out = {}
-    for i, set_name in enumerate(sets):
-        out[set_name] = f"{name}.png" if i == 0 else f"{name}_{set_name}.png"
+    for set_name in sets:
+        out[set_name] = f"{name}.png" if set_name == headline else f"{name}_{set_name}.png"
         plot_learning_curves(records, set_name, metric,
                              ROOT / "tools" / "bench" / "results" / out[set_name])
     return out
@@ -519,7 +519,7 @@ def main(cmd=None) -> None:
         (ROOT / "egs" / recipe / "al1" / "RESULTS.md").write_text(
             f"<!-- tools/bench/label_efficiency.py --lang {args.lang}, commit {commit} -->\n"
             + (args.work_dir / "report" / name / "RESULTS.md").read_text())
-    pngs = plot_sets(runs, sets, metric, name)
+    pngs = plot_sets(runs, sets, metric, name, headline)
     notes = [f"Pool: {result['pool']['utterances']} utterances ({result['pool']['hours']} h), "
              "half clean, half 'other'.",
              f"{metric.upper()} in %, mean ± sd over seeds {result['seeds']}; AULC: mean "
