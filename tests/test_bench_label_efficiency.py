@@ -52,7 +52,7 @@ def test_a_set_without_results_is_a_clear_error(bench, tmp_path):
 
     write_round(tmp_path / "al", "random", 0, 0, 0.5)
     with pytest.raises(ReportError, match="test_other"):
-        bench.plot_sets(tmp_path / "al", ["test_other"], "wer", "label_efficiency_en")
+        bench.plot_sets(tmp_path / "al", ["test_other"], "wer", "label_efficiency_en", "test_other")
     assert not any((tmp_path / "repo" / "tools" / "bench" / "results").iterdir())
 
 
