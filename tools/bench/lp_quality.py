@@ -309,6 +309,12 @@ def summarize(per_seed: List[Dict[str, np.ndarray]], truth: List[np.ndarray],
     return out
 
 
+def train_logged(work: Path, seed: int, args: argparse.Namespace) -> Path:
+    """Trains (or reuses) one seed's model, saying so first: training takes minutes."""
+    print(f"seed {seed}: training", flush=True)
+    return train(work, seed, args)
+
+
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     work = args.work_dir
@@ -317,8 +323,7 @@ def main(cmd=None) -> None:
                     extra_train_utts=args.pool_utts)
     if args.train_only:
         for seed in args.seeds:
-            print(f"seed {seed}: training", flush=True)
-            print(f"seed {seed}: {train(work, seed, args)}", flush=True)
+            print(f"seed {seed}: {train_logged(work, seed, args)}", flush=True)
         return
     token_list = work / "inputs" / "tokens.txt"
     data = work / "data"
@@ -331,8 +336,7 @@ def main(cmd=None) -> None:
     masks = {}
     train_seconds = []
     for seed in args.seeds:
-        print(f"seed {seed}: training", flush=True)
-        exp = train(work, seed, args)
+        exp = train_logged(work, seed, args)
         train_seconds.append(float((exp / "bench_train_seconds").read_text())
                              if (exp / "bench_train_seconds").exists() else float("nan"))
         feats = extract(work, exp, args, split_items)
