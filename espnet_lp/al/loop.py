@@ -37,6 +37,7 @@ from espnet_lp.al.scoring import PoolBatch, Scorer, get_strategy, random_scores
 from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
 from espnet_lp.al.state import write_round
 from espnet_lp.al.run_config import NOT_HASHED, ALConfig, ALRunError
+from espnet_lp.asr.ctc_alignment import geometry_from_config
 from espnet_lp.data.asr_inputs import write_shape_files
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.utils.fileio import atomic_write_text, file_sha1, read_yaml
@@ -64,6 +65,10 @@ class ALRun:
         self.digest, self._started_with = self._run_digest()
         self.oracle = oracle or self._default_oracle()
         self.durations = self.pool.utt2dur
+        # how many encoder frames the model makes of an utterance: transcripts that CTC
+        # cannot align to theirs are warned about when a training set is written
+        self.geometry = geometry_from_config(
+            read_yaml(config.train_config, ALRunError, "training config") or {})
         self._start = time.perf_counter()
         # for the time-left estimate: seconds taken by each kind of stage, and how many of
         # each kind are left (round 0: annotate, train, decode once; per strategy: share,
@@ -283,7 +288,7 @@ class ALRun:
 
     def _write_shapes(self, data: DataDir, out_dir: Path) -> None:
         write_shape_files(data, out_dir, self.cfg.token_list, self.cfg.token_type,
-                          self.cfg.bpemodel)
+                          self.cfg.bpemodel, geometry=self.geometry)
 
     def _decode(self, rdir: Path, strategy: str, r: int) -> None:
         labeled = read_ids(rdir / "labeled")

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from espnet_lp.asr.ctc_alignment import EncoderGeometry, Unalignable, unalignable
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.utils.fileio import Pathlike, atomic_write_text, path_problem, temp_sibling
@@ -150,13 +151,16 @@ def read_token_list(path: Pathlike) -> List[str]:
 
 def shape_texts(data: DataDir, token_list: Pathlike, token_type: str = "char",
                 bpemodel: Optional[Pathlike] = None, sample_rate: int = 16000,
-                name: str = "data", unknown_is_error: bool = False) -> Dict[str, str]:
+                name: str = "data", unknown_is_error: bool = False,
+                geometry: Optional[EncoderGeometry] = None) -> Dict[str, str]:
     """The content of the shape files of :func:`write_shape_files`: file name -> text.
 
     A share of ``<unk>`` tokens of 2% or more is a warning. With ``unknown_is_error`` (a
     token list made elsewhere, reused) half or more is an error: the list is likely from
     another corpus. A list just made from this corpus's training text can legitimately miss
-    most characters of a small Mandarin dev set, so there it stays a warning.
+    most characters of a small Mandarin dev set, so there it stays a warning. With the
+    model's ``geometry``, transcripts CTC cannot align to their audio are a warning
+    (:func:`warn_unalignable`).
 
     Raises:
         DataPrepError: No ``utt2dur``, a bad token list, or (``unknown_is_error``) a token
@@ -170,14 +174,33 @@ def shape_texts(data: DataDir, token_list: Pathlike, token_type: str = "char",
     if data.text is not None:
         tok = build_tokenizer(token_type, bpemodel)
         known, lines, total, unknown = set(tokens), [], 0, Counter()
+        sequences = {}
         for u in data.utt_ids:
-            seq = tok.text2tokens(data.text[u])
+            seq = sequences[u] = tok.text2tokens(data.text[u])
             total += len(seq)
             unknown.update(t for t in seq if t not in known)
             lines.append(f"{u} {len(seq)},{len(tokens)}\n")
         _check_unknown_share(unknown, total, token_list, name, unknown_is_error)
+        if geometry is not None:
+            samples = {u: int(round(data.utt2dur[u] * sample_rate)) for u in data.utt_ids}
+            warn_unalignable(unalignable(samples, sequences, geometry), len(sequences), name,
+                             token_type)
         out[f"text_shape.{token_type}"] = "".join(lines)
     return out
+
+
+def warn_unalignable(bad: List[Unalignable], total: int, name: str, token_type: str) -> None:
+    """Log a warning naming the utterances CTC cannot align (none: nothing)."""
+    if not bad:
+        return
+    shown = ", ".join(f"{b.utt_id} ({b.frames} frames, {b.needed} needed)" for b in bad[:5])
+    hint = ("longer tokens (token_type bpe) or" if token_type == "char" else "a larger nbpe or")
+    logger.warning(
+        "%s: %d of %d utterances cannot be aligned by CTC: their audio gives fewer encoder "
+        "frames than their %s tokens need (one per token, a blank between repeats), so "
+        "ESPnet's CTC loss is 0 for them and their labels train only the attention decoder: "
+        "%s%s. %s an input_layer that subsamples less avoid it.", name, len(bad), total,
+        token_type, shown, ", ..." if len(bad) > 5 else "", hint[0].upper() + hint[1:])
 
 
 def check_unknown_tokens(texts: Iterable[str], tokens: Sequence[str], token_type: str,
@@ -216,16 +239,19 @@ def _check_unknown_share(unknown: Counter, total: int, token_list: Pathlike, nam
 
 def write_shape_files(data: DataDir, out_dir: Pathlike, token_list: Pathlike,
                       token_type: str = "char", bpemodel: Optional[Pathlike] = None,
-                      sample_rate: int = 16000) -> None:
+                      sample_rate: int = 16000,
+                      geometry: Optional[EncoderGeometry] = None) -> None:
     """``speech_shape`` and, with text, ``text_shape.<token_type>``, in ESPnet's formats.
 
     ``speech_shape``: ``utt samples``; ``text_shape.<token_type>``: ``utt tokens,vocabulary``
     (as ``asr.sh`` writes them, so that ``batch_type: numel`` counts the same). These are
     the files of ``--train_shape_file``/``--valid_shape_file`` (sorting and batching). Both
-    are replaced together.
+    are replaced together. ``geometry``: the model's, to warn about transcripts CTC cannot
+    align (:func:`shape_texts`).
     """
     out_dir = Path(out_dir)
-    texts = shape_texts(data, token_list, token_type, bpemodel, sample_rate, str(out_dir))
+    texts = shape_texts(data, token_list, token_type, bpemodel, sample_rate, str(out_dir),
+                        geometry=geometry)
     with atomic_outputs(files=[out_dir / n for n in texts]) as staged:
         for n, text in texts.items():
             staged[out_dir / n].write_text(text, encoding="utf-8")

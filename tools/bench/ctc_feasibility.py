@@ -34,20 +34,12 @@ import soundfile
 import yaml
 from common import ROOT, write_results
 
+from espnet_lp.asr.ctc_alignment import (ENCODERS_WITH_INPUT_LAYER, SUBSAMPLING_SLICES,
+                                         EncoderGeometry, frames_needed, geometry_from_config)
 from espnet_lp.data.asr_inputs import build_tokenizer, train_bpe_model
 from espnet_lp.data.datadir import DataDir
 from espnet_lp.errors import EspnetLPError
 
-#: ESPnet's Conv2dSubsampling* output length, as their masks slice it: ``x[:-cut:step]``
-#: per convolution (espnet/nets/pytorch_backend/transformer/subsampling.py).
-SUBSAMPLING_SLICES = {
-    "conv2d": ((2, 2), (2, 2)),
-    "conv2d1": ((4, 1),),
-    "conv2d2": ((2, 2), (2, 1)),
-    "conv2d6": ((2, 2), (4, 3)),
-    "conv2d8": ((2, 2), (2, 2), (2, 2)),
-    "linear": (),
-}
 MARGIN_BINS = (0.0, 1.0, 1.1, 1.2, 1.4, 1.7, 2.2, math.inf)
 
 
@@ -70,20 +62,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def encoder_frames(samples: int, hop_length: int, input_layer: str) -> int:
-    """Encoder frames of ``samples`` audio samples (STFT with ``center``, then subsampling)."""
-    n = 1 + samples // hop_length
-    for cut, step in SUBSAMPLING_SLICES[input_layer]:
-        n = max(0, -(-(n - cut) // step))
-    return n
-
-
-def frames_needed(tokens: Sequence[str]) -> int:
-    """The fewest frames a CTC alignment of ``tokens`` takes: one per token, one blank per
-    repeat."""
-    return len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:]))
-
-
 def read_scores(path: Path) -> Dict[str, float]:
     """``utt score`` lines (a kept round's ``scores.tsv`` or ``selected``)."""
     out = {}
@@ -103,12 +81,13 @@ def audio_samples(wav: str, data_dir: Path) -> int:
                      "dir?)")
 
 
-def margins(data: DataDir, ids: List[str], tokenizer, hop: int, layer: str,
+def margins(data: DataDir, ids: List[str], tokenizer, geometry: EncoderGeometry,
             samples: Dict[str, int]) -> Dict[str, float]:
+    """utt -> encoder frames / frames its CTC alignment needs."""
     out = {}
     for u in ids:
         need = frames_needed(tokenizer.text2tokens(data.text[u]))
-        out[u] = encoder_frames(samples[u], hop, layer) / max(need, 1)
+        out[u] = geometry.frames(samples[u]) / max(need, 1)
     return out
 
 
@@ -134,11 +113,13 @@ def condition_of(meta: Dict[str, dict], u: str) -> str:
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     conf = yaml.safe_load(args.asr_config.read_text())
-    hop = int((conf.get("frontend_conf") or {}).get("hop_length", 128))
-    layer = (conf.get("encoder_conf") or {}).get("input_layer", "conv2d")
-    if layer not in SUBSAMPLING_SLICES:
-        raise SystemExit(f"{args.asr_config}: input_layer {layer!r} not known here "
-                         f"({', '.join(SUBSAMPLING_SLICES)})")
+    geometry = geometry_from_config(conf)
+    if geometry is None:
+        raise SystemExit(f"{args.asr_config}: how many encoder frames this model makes is not "
+                         "known here (it needs the default frontend, no pre-encoder, and a "
+                         f"{'/'.join(ENCODERS_WITH_INPUT_LAYER)} encoder with an input_layer "
+                         f"of {', '.join(SUBSAMPLING_SLICES)})")
+    hop, layer = geometry.hop_length, geometry.input_layer
     try:
         data = DataDir.read(args.data_dir)
     except EspnetLPError as e:
@@ -165,10 +146,10 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             model = train_bpe_model([data.text[u] for u in pool], Path(tmp) / "bpe", args.nbpe)
             tokenizers[f"bpe{args.nbpe}"] = build_tokenizer("bpe", model)
-            margin = {name: margins(data, pool, t, hop, layer, samples)
+            margin = {name: margins(data, pool, t, geometry, samples)
                       for name, t in tokenizers.items()}
     else:
-        margin = {name: margins(data, pool, t, hop, layer, samples)
+        margin = {name: margins(data, pool, t, geometry, samples)
                   for name, t in tokenizers.items()}
     main_margin = margin[args.token_type]
     tight = lambda u: main_margin[u] < args.tight  # noqa: E731
