@@ -86,3 +86,26 @@ def test_shape_files_warn_about_transcripts_ctc_cannot_align(tmp_path, caplog):
         write_shape_files(data, tmp_path / "shapes2", tokens)  # no geometry: no claim
         write_shape_files(data.subset(["fine"]), tmp_path / "shapes3", tokens, geometry=geometry)
     assert not [r for r in caplog.records if "cannot be aligned" in r.getMessage()]
+
+
+def test_the_al_loop_checks_its_training_sets_with_the_models_geometry(
+        en_inputs, tmp_path, caplog):
+    """The loop's training config (the tiny one: hop 160, conv2d) sets the geometry, and the
+    shape files it writes for a training set carry the warning."""
+    from espnet_lp.al.loop import ALConfig, ALRun
+    from tests.asr.conftest import TINY
+
+    dev = str(en_inputs / "data" / "dev_clean")
+    cfg = ALConfig(strategies=["random"], train_set=str(en_inputs / "data" / "train_clean_100"),
+                   valid_set=dev, test_sets=[dev], token_list=str(en_inputs / "token_list"),
+                   train_config=str(TINY), initial={"utterances": 8},
+                   budget_per_round={"utterances": 6}, rounds=1)
+    run = ALRun(cfg, tmp_path / "al")
+    assert run.geometry == EncoderGeometry(160, "conv2d")
+    data = DataDir.read(en_inputs / "data" / "dev_clean")
+    first = data.utt_ids[0]
+    data.utt2dur = {**data.utt2dur, first: 0.1}  # 100 ms: 2 encoder frames
+    with caplog.at_level(logging.WARNING):
+        run._write_shapes(data, tmp_path / "shapes")
+    assert f"1 of {len(data)} utterances cannot be aligned by CTC" in caplog.text
+    assert f"{first} (2 frames" in caplog.text
