@@ -127,7 +127,7 @@ def repo(bench, tmp_path, monkeypatch):
         (ROOT / "conf" / "al" / "bench_zh.yaml").read_text())
     written = {}
     monkeypatch.setattr(bench, "write_results", lambda name, data, table, header, **kw:
-                        written.update({name: (data, table)}))
+                        written.update({name: (data, table), f"{name} notes": kw["notes"]}))
     monkeypatch.setattr(bench, "git_commit", lambda: "abc1234")
     return root, written
 
@@ -178,6 +178,9 @@ def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tm
         2.0 + i for i in range(12)) / 3600, abs=0.01)}
     assert data["selected"]["loss_prediction"]["utterances"] == 8  # 2 rounds x 2 x 2 seeds
     assert set(data["round0_pool_spearman"]) == {"loss_prediction"}
+    notes = written["label_efficiency_zh notes"]
+    assert any(n.startswith("true_loss reads the hidden transcripts") for n in notes)
+    assert any(n.startswith("Round-0 scores vs") and "loss_prediction" in n for n in notes)
     assert (root / "egs/aishell/al1/RESULTS.md").read_text().startswith(
         "<!-- tools/bench/label_efficiency.py --lang zh, commit abc1234 -->")
     # --report_only remakes it from the kept records alone, on a machine with no work dir
@@ -286,3 +289,16 @@ def test_invocations_sharing_a_work_dir_run_its_data_stages_once(bench, repo, tm
     with pytest.raises(SystemExit, match="made with other settings"):
         bench.main(bench_cmd(work, "2"))
     assert not calls
+
+
+def test_a_run_without_the_oracle_has_no_oracle_notes(bench, repo, tmp_path, monkeypatch):
+    root, written = repo
+    monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, []))
+    bench.main(["--lang", "zh", "--work_dir", str(tmp_path / "m"), "--seeds", "0",
+                "--rounds", "2", "--strategies", "random loss_prediction", "--nj", "1"])
+    data, _ = written["label_efficiency_zh"]
+    assert set(data["aulc"]) == {"random", "loss_prediction"}
+    assert data["round0_pool_spearman"] == {}
+    notes = written["label_efficiency_zh notes"]
+    assert not any("true_loss" in n or n.startswith("Round-0") for n in notes)
+    assert any(n.startswith("Learning curves") for n in notes)

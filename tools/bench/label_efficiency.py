@@ -529,18 +529,24 @@ def main(cmd=None) -> None:
              "labeled after round 0's shared initial set; AULC - random's: per seed (a "
              "seed's strategies share its round 0) the strategy's AULC less random's, mean ± "
              "sd over seeds, in points, and in how many seeds it was lower.",
-             "true_loss reads the hidden transcripts: a ceiling, not a method.",
              "Selected (all rounds and seeds; the pool is half 'other'): " + "; ".join(
                  f"{k} {100 * v['other_share']:.0f}% other, {v['mean_seconds']} s"
                  for k, v in result["selected"].items()),
-             "Round-0 scores vs the initial model's true loss on the pool (Spearman, mean "
-             "over seeds; all / clean / other): " + "; ".join(
-                 f"{k} {v['all']['mean']} / {v['clean']['mean']} / {v['other']['mean']}"
-                 for k, v in result["round0_pool_spearman"].items()),
              "Learning curves: " + ", ".join(f"`{p}` ({s})" for s, p in pngs.items()),
              f"Records of every round: `{result['runs']}` (units run at commits "
              f"{', '.join(result['unit_commits'])}; round 0 the same in every session: "
              f"{'yes' if result['round0_same_everywhere'] else 'NO'})."]
+    # The oracle's notes only where its units ran: true_loss's round-0 losses are what the
+    # strategies' first rankings are measured against (an empty line said nothing).
+    if any(s["strategy"] == "true_loss" for e in report["sets"].values()
+           for s in e["strategies"]):
+        notes.insert(2, "true_loss reads the hidden transcripts: a ceiling, not a method.")
+    if result["round0_pool_spearman"]:
+        notes.insert(-2, "Round-0 scores vs the initial model's true loss on the pool "
+                     "(Spearman, mean over seeds; all / clean / other): " + "; ".join(
+                         f"{k} {v['all']['mean']} / {v['clean']['mean']} / "
+                         f"{v['other']['mean']}"
+                         for k, v in result["round0_pool_spearman"].items()))
     write_results(name, result, table, ["set", "strategy", f"AULC {metric} (%)",
                                         "AULC - random's, paired (lower in)",
                                         f"final {metric} (%)", "hours ratio",
