@@ -61,8 +61,9 @@ class ALRun:
         self.pool = DataDir.read(config.train_set)
         if self.pool.utt2dur is None:
             raise ALRunError(f"{config.train_set}: no utt2dur (prepare_data writes it)")
-        # the digest every state of this dir carries (see _run_digest)
-        self.digest, self._started_with = self._run_digest()
+        # the digest every state of this dir carries, the training config path it was
+        # started with (when moved) and the strategies it records (see _run_digest)
+        self.digest, self._started_with, self._recorded = self._run_digest()
         self.oracle = oracle or self._default_oracle()
         self.durations = self.pool.utt2dur
         # how many encoder frames the model makes of an utterance: transcripts that CTC
@@ -114,40 +115,55 @@ class ALRun:
         return paths["markdown"]
 
     def _run_digest(self):
-        """This dir's digest, and the training config path the dir was started with when
-        that differs from this run's (else None).
+        """This dir's digest; the training config path the dir was started with when that
+        differs from this run's (else None); and, when this run's strategy list is not the
+        one the digest was made with, that list and those added since (else None).
 
         The training config counts by its path (``ALConfig.digest``), so a run continued from
         another checkout (or a moved one) would be refused as "other settings". When the
         stored settings differ only in that path and the file there had the bytes this run's
         has now (the fingerprint ``config.yaml`` recorded), it is the same run: it keeps the
         stored digest, and ``config.yaml`` keeps the path it was started with.
+
+        Strategies may join a run: each has its own dir and shares only round 0, so a list
+        that keeps every strategy the dir has and adds others is the same experiment. The
+        dir keeps its digest (every state carries it) and ``config.yaml`` records the newcomers
+        under ``added_strategies``. A list that drops one is refused as other settings
+        (``--only_strategies`` runs a part of the list).
         """
         digest = self.cfg.digest()
         config = self.dir / "config.yaml"
         if not config.is_file():
-            return digest, None
+            return digest, None, None
         try:
             old = read_yaml(config, StateError, "run config")
         except StateError:
-            return digest, None  # _claim reports it
-        if not isinstance(old, dict) or old.get("digest") == digest:
-            return digest, None
+            return digest, None, None  # _claim reports it
+        if not isinstance(old, dict):
+            return digest, None, None
+        recorded = _recorded_strategies(old)
+        if old.get("digest") == digest:  # the list it started with (and maybe some added)
+            return digest, None, recorded if old.get("added_strategies") else None
+        base, joined = self.cfg, None
+        if recorded is not None and set(recorded[0] + recorded[1]) <= set(self.cfg.strategies):
+            base, joined = replace(self.cfg, strategies=list(recorded[0])), recorded
+        if base.digest() == old["digest"]:
+            return old["digest"], None, joined
         started_with = old.get("train_config")
-        recorded = old.get("inputs") if isinstance(old.get("inputs"), dict) else {}
+        inputs = old.get("inputs") if isinstance(old.get("inputs"), dict) else {}
         if (not isinstance(started_with, str) or started_with == self.cfg.train_config
-                or started_with not in recorded
-                or replace(self.cfg, train_config=started_with).digest() != old["digest"]):
-            return digest, None
+                or started_with not in inputs
+                or replace(base, train_config=started_with).digest() != old["digest"]):
+            return digest, None, None
         try:
             now = file_sha1(self.cfg.train_config)
         except OSError:
-            return digest, None  # the config check names the missing file
-        if now != recorded[started_with]:
-            return digest, None  # another config: refused as other settings
+            return digest, None, None  # the config check names the missing file
+        if now != inputs[started_with]:
+            return digest, None, None  # another config: refused as other settings
         logger.info("%s: started with the training config %s, the same file as %s now",
                     config, started_with, self.cfg.train_config)
-        return old["digest"], started_with
+        return old["digest"], started_with, joined
 
     def _claim(self) -> None:
         config = self.dir / "config.yaml"
@@ -159,15 +175,48 @@ class ALRun:
             if not isinstance(old, dict) or old.get("digest") != self.digest:
                 raise StateError(f"{config}: this exp dir was made with other settings"
                                  f"{_settings_diff(old, asdict(self.cfg))}; use another "
-                                 "--al_dir, or remove it to start over")
+                                 "--al_dir, or remove it to start over"
+                                 f"{_dropped_hint(old, self.cfg.strategies)}")
             recorded = old.get("inputs")
             if self._started_with is not None:  # compare the same file under its new path
                 recorded = {(self.cfg.train_config if k == self._started_with else k): v
                             for k, v in recorded.items()}
             config_check.check_inputs_unchanged(recorded, inputs, config)
+            if self._recorded is not None:
+                self._add_strategies(config, old)
+                return  # config.yaml keeps the list the digest was made with
             if self._started_with is not None:
                 return  # config.yaml keeps the settings the dir was started with
         atomic_write_text(config, text)
+
+    def _add_strategies(self, config: Path, old: Dict) -> None:
+        """Record the strategies this run adds to the dir's (``added_strategies``), once the
+        shared round 0 is known to serve them."""
+        started, added = self._recorded
+        new = [s for s in self.cfg.strategies if s not in started + added]
+        if not new:
+            return
+        lp = [s for s in new if get_strategy(s).uses_lp_heads]
+        if (lp and self.cfg.lp_refit
+                and not any(get_strategy(s).uses_lp_heads for s in started + added)
+                and self._state(INITIAL).is_done(_stage_key(0, "train"))):
+            raise StateError(f"{config}: {lp[0]} cannot join this run: its round 0 was trained "
+                             f"when none of its strategies ({', '.join(started + added)}) "
+                             "scored with the LP heads, so they were not refit (lp_refit); "
+                             "use another --al_dir")
+        atomic_write_text(config, yaml.safe_dump({**old, "added_strategies": added + new},
+                                                 sort_keys=False))
+        self._recorded = (started, added + new)
+        logger.info("%s: %s join the run's strategies (%s); round 0 is shared", config,
+                    ", ".join(new), ", ".join(started + added))
+
+    def _dir_strategies(self) -> List[str]:
+        """Every strategy of this dir: this run's and those recorded before."""
+        if self._recorded is None:
+            return list(self.cfg.strategies)
+        started, added = self._recorded
+        return list(self.cfg.strategies) + [s for s in started + added
+                                            if s not in self.cfg.strategies]
 
     def _state(self, name: str) -> RunState:
         return RunState(self.dir / name / "state.json", self.digest, self.cfg.seed)
@@ -203,7 +252,7 @@ class ALRun:
         state = self._state(INITIAL)
         rdir = self.dir / INITIAL / "round0"
         self._do(state, 0, "annotate", INITIAL, lambda: self._write_initial(rdir))
-        lp = any(get_strategy(s).uses_lp_heads for s in self.cfg.strategies)
+        lp = any(get_strategy(s).uses_lp_heads for s in self._dir_strategies())
         self._do(state, 0, "train", INITIAL, lambda: self._train(rdir, None, lp))
         self._do(state, 0, "decode", INITIAL, lambda: self._decode(rdir, INITIAL, 0))
 
@@ -346,6 +395,26 @@ class ALRun:
             f"{u} {scores[u]!r} {self.durations[u]:.3f}\n" for u in chosen))
         logger.info("%s: selected %d utterances (%.3f h) of %d", strategy, len(chosen),
                     selection.total_hours(chosen, self.durations), len(pool_ids))
+
+
+def _recorded_strategies(old: Dict):
+    """The strategies a stored ``config.yaml`` holds: the list its digest was made with and
+    those added since, or None when it has no readable list."""
+    started, added = old.get("strategies"), old.get("added_strategies", [])
+    if not all(isinstance(x, list) and all(isinstance(s, str) for s in x)
+               for x in (started, added)):
+        return None
+    return list(started), [s for s in added if s not in started]
+
+
+def _dropped_hint(old, strategies: List[str]) -> str:
+    """How to run a part of the dir's strategies, when ``strategies`` drops some of them."""
+    recorded = _recorded_strategies(old) if isinstance(old, dict) else None
+    if recorded is None or set(recorded[0] + recorded[1]) <= set(strategies):
+        return ""
+    started, added = recorded
+    return (f" (its strategies are {', '.join(started + added)}: keep them all in "
+            "--strategies, add others, and run a part with --only_strategies)")
 
 
 def _settings_diff(old, new: Dict) -> str:

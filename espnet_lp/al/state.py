@@ -3,7 +3,8 @@
 Layout (``exp/al``)::
 
     .lock                              pid and host of the run that holds the dir
-    config.yaml                        the resolved run config (its hash is in every state)
+    config.yaml                        the resolved run config (its hash is in every state;
+                                       added_strategies: those that joined it later)
     initial/round0/                    round 0: trained and decoded once, shared
     <strategy>/state.json              stages done, config hash, seed
     <strategy>/round<r>/labeled, pool  sorted utterance id lists (never overlapping)

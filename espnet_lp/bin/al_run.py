@@ -28,6 +28,8 @@ Usage:
     python -m espnet_lp.bin.al_run ... --strategies random loss_prediction --only_strategies random
     python -m espnet_lp.bin.al_run ... --strategies random loss_prediction \
         --only_strategies loss_prediction
+    # a strategy joins the finished run (only it runs, from the same round 0):
+    python -m espnet_lp.bin.al_run ... --strategies random loss_prediction ctc_confidence
 """
 
 import argparse

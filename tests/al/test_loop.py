@@ -173,6 +173,69 @@ def test_a_run_split_by_only_strategies_is_the_clean_run(clean_run, en_inputs, t
 
 
 @pytest.mark.slow
+def test_a_strategy_joins_a_finished_run(clean_run, en_inputs, tmp_path):
+    """A finished random + loss_prediction dir, rerun with ctc_confidence added: only the
+    newcomer runs, from the same round 0; what was there is untouched; the list may then
+    come in any order or without the newcomer, but never without a strategy the dir has."""
+    import shutil
+
+    al = tmp_path / "al"
+    shutil.copytree(clean_run, al)
+    stored = yaml.safe_load((al / "config.yaml").read_text())
+    kept = {s: round_outputs(al, s) for s in ("random", "loss_prediction")}
+    model0 = al / "initial/round0/model"
+    stamps = {p: p.stat().st_mtime_ns for p in model0.rglob("*") if p.is_file()}
+    proc = run(al_run_cmd(en_inputs, al, ["random", "ctc_confidence", "loss_prediction"]),
+               tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ctc_confidence join the run's strategies (random, loss_prediction)" in proc.stderr
+    config = yaml.safe_load((al / "config.yaml").read_text())
+    assert config == {**stored, "added_strategies": ["ctc_confidence"]}
+    assert {s: round_outputs(al, s) for s in kept} == kept
+    assert {p: p.stat().st_mtime_ns for p in model0.rglob("*") if p.is_file()} == stamps
+    assert read_ids(al / "ctc_confidence/round0/labeled") == read_ids(model0.parent / "labeled")
+    newcomer = round_outputs(al, "ctc_confidence")
+    assert newcomer["metrics"][1]["labeled_utterances"] == 14
+    assert "ctc_confidence" in (al / "RESULTS.md").read_text()
+    for strategies in (["loss_prediction", "random", "ctc_confidence"],
+                       ["random", "loss_prediction"]):
+        proc = run(al_run_cmd(en_inputs, al, strategies), tmp_path)
+        assert proc.returncode == 0, (strategies, proc.stderr[-3000:])
+        assert yaml.safe_load((al / "config.yaml").read_text()) == config
+        assert round_outputs(al, "ctc_confidence") == newcomer
+    proc = run(al_run_cmd(en_inputs, al, ["random", "ctc_confidence"]), tmp_path)
+    assert proc.returncode == 1 and "made with other settings" in proc.stderr
+    assert ("its strategies are random, loss_prediction, ctc_confidence: keep them all in "
+            "--strategies, add others, and run a part with --only_strategies") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_an_lp_strategy_cannot_join_a_round_0_trained_without_refit(en_inputs, tmp_path):
+    """Round 0 of a random-only run has no refit LP heads: loss_prediction is refused (not
+    scored with unrefit heads); a confidence strategy may still join."""
+    def cmd(strategies):
+        c = al_run_cmd(en_inputs, tmp_path / "al", strategies)
+        c[c.index("--rounds") + 1] = "0"
+        return c
+
+    proc = run(cmd(["random"]), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / "al/initial/round0/model/lp_refit.pth").exists()
+    stored = (tmp_path / "al/config.yaml").read_text()
+    proc = run(cmd(["random", "loss_prediction"]), tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert ("loss_prediction cannot join this run: its round 0 was trained when none of its "
+            "strategies (random) scored with the LP heads") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "al/config.yaml").read_text() == stored
+    assert not (tmp_path / "al/loss_prediction").exists()
+    proc = run(cmd(["random", "ctc_confidence"]), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "al/ctc_confidence/round0/metrics.json").is_file()
+
+
+@pytest.mark.slow
 def test_second_run_and_changed_settings_are_refused(clean_run, en_inputs, tmp_path):
     lock = clean_run / ".lock"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
