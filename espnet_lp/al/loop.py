@@ -177,6 +177,10 @@ class ALRun:
                                  f"{_settings_diff(old, asdict(self.cfg))}; use another "
                                  "--al_dir, or remove it to start over"
                                  f"{_dropped_hint(old, self.cfg.strategies)}")
+            if "added_strategies" in old and _recorded_strategies(old) is None:
+                raise StateError(f"{config}: added_strategies is not a list of strategy names "
+                                 f"({old['added_strategies']!r}); restore it, or remove the "
+                                 "dir to start over")
             recorded = old.get("inputs")
             if self._started_with is not None:  # compare the same file under its new path
                 recorded = {(self.cfg.train_config if k == self._started_with else k): v

@@ -85,6 +85,19 @@ def pool_changed(ws):
     return f"{text} changed since"
 
 
+def added_strategies_damaged(ws):
+    """An AL dir of this very run whose record of the strategies that joined it is damaged."""
+    from espnet_lp.al.config_check import input_fingerprints
+    from espnet_lp.bin.al_run import build_config, get_parser
+
+    cfg = build_config(get_parser().parse_args(shlex.split(RUN.format(ws=ws))))
+    (ws / "out").mkdir()
+    (ws / "out/config.yaml").write_text(yaml.safe_dump({
+        "digest": cfg.digest(), "strategies": cfg.strategies,
+        "added_strategies": "ctc_confidence", "inputs": input_fingerprints(cfg)}))
+    return "added_strategies is not a list of strategy names ('ctc_confidence')"
+
+
 def edit_metrics(**decode):
     def damage(ws):
         path = Path(METRICS.format(ws=ws))
@@ -164,6 +177,8 @@ AL_CASES = [
     # al_run: the AL dir (state of another run)
     Case("run_state_of_other_settings", "al_run", RUN, damage=other_run),
     Case("run_pool_changed_since_the_last_run", "al_run", RUN, damage=pool_changed),
+    Case("run_added_strategies_damaged", "al_run", RUN,
+         damage=added_strategies_damaged),
     Case("run_state_config_not_yaml", "al_run", RUN,
          damage=write("out/config.yaml", "digest: [x\n", "{ws}/out/config.yaml")),
     Case("run_al_dir_is_a_file", "al_run", f"{RUN} --al_dir {{ws}}/tokens/tokens.txt",
