@@ -33,7 +33,8 @@ from espnet_lp.al.jobs import run_jobs
 from espnet_lp.al.oracle import AbsOracle, AnnotationPending, HumanOracle, Selection
 from espnet_lp.al.oracle import SimulatedOracle
 from espnet_lp.al.score_files import merge_shards, write_shard
-from espnet_lp.al.scoring import PoolBatch, Scorer, get_strategy, random_scores
+from espnet_lp.al.scoring import STRATEGIES, PoolBatch, Scorer, get_strategy
+from espnet_lp.al.scoring import random_scores
 from espnet_lp.al.state import ExpDirLock, RunState, StateError, check_partition, read_ids
 from espnet_lp.al.state import write_round
 from espnet_lp.al.run_config import NOT_HASHED, ALConfig, ALRunError
@@ -116,8 +117,9 @@ class ALRun:
 
     def _run_digest(self):
         """This dir's digest; the training config path the dir was started with when that
-        differs from this run's (else None); and, when this run's strategy list is not the
-        one the digest was made with, that list and those added since (else None).
+        differs from this run's (else None); and the strategies ``config.yaml`` records (the
+        list the digest was made with, those added since) when this run's list is not that
+        list as it was (else None).
 
         The training config counts by its path (``ALConfig.digest``), so a run continued from
         another checkout (or a moved one) would be refused as "other settings". When the
@@ -126,12 +128,13 @@ class ALRun:
         stored digest, and ``config.yaml`` keeps the path it was started with.
 
         Strategies may join a run: each has its own dir and shares only round 0, so a list
-        that keeps every strategy the dir has and adds others is the same experiment. The
-        dir keeps its digest (every state carries it) and ``config.yaml`` records the newcomers
-        under ``added_strategies``. A list that drops one is refused as other settings
-        (``--only_strategies`` runs a part of the list).
+        that holds every strategy the dir has (in any order) and adds others is the same
+        experiment. The dir keeps its digest (every state carries it) and ``config.yaml``
+        records the newcomers under ``added_strategies``. A list that drops one is refused
+        (``_claim``; ``--only_strategies`` runs a part of the list).
         """
         digest = self.cfg.digest()
+        self._compared = self.cfg  # what the stored settings are compared with
         config = self.dir / "config.yaml"
         if not config.is_file():
             return digest, None, None
@@ -142,18 +145,19 @@ class ALRun:
         if not isinstance(old, dict):
             return digest, None, None
         recorded = _recorded_strategies(old)
-        if old.get("digest") == digest:  # the list it started with (and maybe some added)
-            return digest, None, recorded if old.get("added_strategies") else None
-        base, joined = self.cfg, None
+        joined = None
         if recorded is not None and set(recorded[0] + recorded[1]) <= set(self.cfg.strategies):
-            base, joined = replace(self.cfg, strategies=list(recorded[0])), recorded
-        if base.digest() == old["digest"]:
+            self._compared = replace(self.cfg, strategies=list(recorded[0]))
+            if recorded[1] or list(self.cfg.strategies) != recorded[0]:
+                joined = recorded
+        if self._compared.digest() == old.get("digest"):
             return old["digest"], None, joined
         started_with = old.get("train_config")
         inputs = old.get("inputs") if isinstance(old.get("inputs"), dict) else {}
         if (not isinstance(started_with, str) or started_with == self.cfg.train_config
                 or started_with not in inputs
-                or replace(base, train_config=started_with).digest() != old["digest"]):
+                or replace(self._compared, train_config=started_with).digest()
+                != old.get("digest")):
             return digest, None, None
         try:
             now = file_sha1(self.cfg.train_config)
@@ -172,21 +176,30 @@ class ALRun:
                                "inputs": inputs}, sort_keys=False)
         if os.path.lexists(config):
             old = read_yaml(config, StateError, "run config")
+            recorded = _recorded_strategies(old) if isinstance(old, dict) else None
+            if isinstance(old, dict) and recorded is None and "strategies" in old:
+                raise StateError(f"{config}: strategies / added_strategies are not lists of "
+                                 f"strategy names ({old.get('strategies')!r} / "
+                                 f"{old.get('added_strategies')!r}); restore them, or remove "
+                                 "the dir to start over")
+            dropped = [] if recorded is None else [
+                s for s in recorded[0] + recorded[1] if s not in self.cfg.strategies]
+            if dropped:
+                raise StateError(f"{config}: this exp dir's strategies are "
+                                 f"{', '.join(recorded[0] + recorded[1])}; --strategies drops "
+                                 f"{', '.join(dropped)}: keep them all (add others if you "
+                                 "like) and run a part with --only_strategies")
             if not isinstance(old, dict) or old.get("digest") != self.digest:
                 raise StateError(f"{config}: this exp dir was made with other settings"
-                                 f"{_settings_diff(old, asdict(self.cfg))}; use another "
-                                 "--al_dir, or remove it to start over"
-                                 f"{_dropped_hint(old, self.cfg.strategies)}")
-            if "added_strategies" in old and _recorded_strategies(old) is None:
-                raise StateError(f"{config}: added_strategies is not a list of strategy names "
-                                 f"({old['added_strategies']!r}); restore it, or remove the "
-                                 "dir to start over")
-            recorded = old.get("inputs")
+                                 f"{_settings_diff(old, asdict(self._compared))}; use another "
+                                 "--al_dir, or remove it to start over")
+            stored = old.get("inputs")
             if self._started_with is not None:  # compare the same file under its new path
-                recorded = {(self.cfg.train_config if k == self._started_with else k): v
-                            for k, v in recorded.items()}
-            config_check.check_inputs_unchanged(recorded, inputs, config)
+                stored = {(self.cfg.train_config if k == self._started_with else k): v
+                          for k, v in stored.items()}
+            config_check.check_inputs_unchanged(stored, inputs, config)
             if self._recorded is not None:
+                self._recorded = recorded  # as read under the lock
                 self._add_strategies(config, old)
                 return  # config.yaml keeps the list the digest was made with
             if self._started_with is not None:
@@ -403,22 +416,12 @@ class ALRun:
 
 def _recorded_strategies(old: Dict):
     """The strategies a stored ``config.yaml`` holds: the list its digest was made with and
-    those added since, or None when it has no readable list."""
+    those added since, or None when it has no list of known strategy names."""
     started, added = old.get("strategies"), old.get("added_strategies", [])
-    if not all(isinstance(x, list) and all(isinstance(s, str) for s in x)
+    if not all(isinstance(x, list) and all(isinstance(s, str) and s in STRATEGIES for s in x)
                for x in (started, added)):
         return None
     return list(started), [s for s in added if s not in started]
-
-
-def _dropped_hint(old, strategies: List[str]) -> str:
-    """How to run a part of the dir's strategies, when ``strategies`` drops some of them."""
-    recorded = _recorded_strategies(old) if isinstance(old, dict) else None
-    if recorded is None or set(recorded[0] + recorded[1]) <= set(strategies):
-        return ""
-    started, added = recorded
-    return (f" (its strategies are {', '.join(started + added)}: keep them all in "
-            "--strategies, add others, and run a part with --only_strategies)")
 
 
 def _settings_diff(old, new: Dict) -> str:

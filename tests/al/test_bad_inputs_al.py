@@ -95,7 +95,14 @@ def added_strategies_damaged(ws):
     (ws / "out/config.yaml").write_text(yaml.safe_dump({
         "digest": cfg.digest(), "strategies": cfg.strategies,
         "added_strategies": "ctc_confidence", "inputs": input_fingerprints(cfg)}))
-    return "added_strategies is not a list of strategy names ('ctc_confidence')"
+    return "strategies / added_strategies are not lists of strategy names"
+
+
+def no_digest(ws):
+    """A run config.yaml without its digest (damaged by hand)."""
+    (ws / "out").mkdir()
+    (ws / "out/config.yaml").write_text(yaml.safe_dump({"strategies": ["random"]}))
+    return "made with other settings"
 
 
 def edit_metrics(**decode):
@@ -179,6 +186,7 @@ AL_CASES = [
     Case("run_pool_changed_since_the_last_run", "al_run", RUN, damage=pool_changed),
     Case("run_added_strategies_damaged", "al_run", RUN,
          damage=added_strategies_damaged),
+    Case("run_config_without_digest", "al_run", RUN, damage=no_digest),
     Case("run_state_config_not_yaml", "al_run", RUN,
          damage=write("out/config.yaml", "digest: [x\n", "{ws}/out/config.yaml")),
     Case("run_al_dir_is_a_file", "al_run", f"{RUN} --al_dir {{ws}}/tokens/tokens.txt",

@@ -197,17 +197,26 @@ def test_a_strategy_joins_a_finished_run(clean_run, en_inputs, tmp_path):
     newcomer = round_outputs(al, "ctc_confidence")
     assert newcomer["metrics"][1]["labeled_utterances"] == 14
     assert "ctc_confidence" in (al / "RESULTS.md").read_text()
-    for strategies in (["loss_prediction", "random", "ctc_confidence"],
-                       ["random", "loss_prediction"]):
+    proc = run(al_run_cmd(en_inputs, al, ["loss_prediction", "random", "ctc_confidence"]),
+               tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert yaml.safe_load((al / "config.yaml").read_text()) == config
+    assert round_outputs(al, "ctc_confidence") == newcomer
+    # the list it started with no longer holds every strategy of the dir
+    for strategies, dropped in ((["random", "loss_prediction"], "ctc_confidence"),
+                                (["random", "ctc_confidence"], "loss_prediction")):
         proc = run(al_run_cmd(en_inputs, al, strategies), tmp_path)
-        assert proc.returncode == 0, (strategies, proc.stderr[-3000:])
-        assert yaml.safe_load((al / "config.yaml").read_text()) == config
-        assert round_outputs(al, "ctc_confidence") == newcomer
-    proc = run(al_run_cmd(en_inputs, al, ["random", "ctc_confidence"]), tmp_path)
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        assert (f"strategies are random, loss_prediction, ctc_confidence; --strategies drops "
+                f"{dropped}: keep them all") in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert yaml.safe_load((al / "config.yaml").read_text()) == config
+    # another setting changed too: the message names it, not the (fine) strategy list
+    cmd = al_run_cmd(en_inputs, al, ["random", "loss_prediction", "ctc_confidence"])
+    cmd[cmd.index("--budget_utts") + 1] = "5"
+    proc = run(cmd, tmp_path)
     assert proc.returncode == 1 and "made with other settings" in proc.stderr
-    assert ("its strategies are random, loss_prediction, ctc_confidence: keep them all in "
-            "--strategies, add others, and run a part with --only_strategies") in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "(budget_per_round: {'utterances': 6} -> {'utterances': 5})" in proc.stderr
 
 
 @pytest.mark.slow
@@ -248,7 +257,13 @@ def test_second_run_and_changed_settings_are_refused(clean_run, en_inputs, tmp_p
         holder.kill()
         lock.unlink()
     proc = run(al_run_cmd(en_inputs, clean_run, ["random"]), tmp_path)
-    assert proc.returncode == 1 and "made with other settings" in proc.stderr
-    # the message says which: only the strategies changed here
-    assert "(strategies: ['random', 'loss_prediction'] -> ['random'])" in proc.stderr
+    assert proc.returncode == 1
+    assert ("strategies are random, loss_prediction; --strategies drops loss_prediction: "
+            "keep them all (add others if you like) and run a part with --only_strategies"
+            ) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    cmd = al_run_cmd(en_inputs, clean_run, ["random", "loss_prediction"])
+    cmd[cmd.index("--rounds") + 1] = "2"
+    proc = run(cmd, tmp_path)
+    assert proc.returncode == 1 and "made with other settings (rounds: 1 -> 2)" in proc.stderr
     assert "Traceback" not in proc.stderr
