@@ -62,9 +62,8 @@ class ALRun:
         self.pool = DataDir.read(config.train_set)
         if self.pool.utt2dur is None:
             raise ALRunError(f"{config.train_set}: no utt2dur (prepare_data writes it)")
-        # the digest every state of this dir carries, the training config path it was
-        # started with (when moved) and the strategies it records (see _run_digest)
-        self.digest, self._started_with, self._recorded = self._run_digest()
+        # the digest every state of this dir carries (see _run_digest)
+        self.digest, self._started_with = self._run_digest()
         self.oracle = oracle or self._default_oracle()
         self.durations = self.pool.utt2dur
         # how many encoder frames the model makes of an utterance: transcripts that CTC
@@ -116,10 +115,8 @@ class ALRun:
         return paths["markdown"]
 
     def _run_digest(self):
-        """This dir's digest; the training config path the dir was started with when that
-        differs from this run's (else None); and the strategies ``config.yaml`` records (the
-        list the digest was made with, those added since) when this run's list is not that
-        list as it was (else None).
+        """This dir's digest, and the training config path the dir was started with when
+        that differs from this run's (else None).
 
         The training config counts by its path (``ALConfig.digest``), so a run continued from
         another checkout (or a moved one) would be refused as "other settings". When the
@@ -134,40 +131,41 @@ class ALRun:
         (``_claim``; ``--only_strategies`` runs a part of the list).
         """
         digest = self.cfg.digest()
-        self._compared = self.cfg  # what the stored settings are compared with
         config = self.dir / "config.yaml"
         if not config.is_file():
-            return digest, None, None
+            return digest, None
         try:
             old = read_yaml(config, StateError, "run config")
         except StateError:
-            return digest, None, None  # _claim reports it
+            return digest, None  # _claim reports it
         if not isinstance(old, dict):
-            return digest, None, None
-        recorded = _recorded_strategies(old)
-        joined = None
-        if recorded is not None and set(recorded[0] + recorded[1]) <= set(self.cfg.strategies):
-            self._compared = replace(self.cfg, strategies=list(recorded[0]))
-            if recorded[1] or list(self.cfg.strategies) != recorded[0]:
-                joined = recorded
-        if self._compared.digest() == old.get("digest"):
-            return old["digest"], None, joined
+            return digest, None
+        compared = self._as_recorded(_recorded_strategies(old))
+        if compared.digest() == old.get("digest"):
+            return old["digest"], None
         started_with = old.get("train_config")
         inputs = old.get("inputs") if isinstance(old.get("inputs"), dict) else {}
         if (not isinstance(started_with, str) or started_with == self.cfg.train_config
                 or started_with not in inputs
-                or replace(self._compared, train_config=started_with).digest()
-                != old.get("digest")):
-            return digest, None, None
+                or replace(compared, train_config=started_with).digest() != old.get("digest")):
+            return digest, None
         try:
             now = file_sha1(self.cfg.train_config)
         except OSError:
-            return digest, None, None  # the config check names the missing file
+            return digest, None  # the config check names the missing file
         if now != inputs[started_with]:
-            return digest, None, None  # another config: refused as other settings
+            return digest, None  # another config: refused as other settings
         logger.info("%s: started with the training config %s, the same file as %s now",
                     config, started_with, self.cfg.train_config)
-        return old["digest"], started_with, joined
+        return old["digest"], started_with
+
+    def _as_recorded(self, recorded) -> ALConfig:
+        """This run's settings with the strategy list the dir's digest was made with, when
+        this run's list holds every strategy the dir records (``recorded``, from
+        :func:`_recorded_strategies`); else this run's own settings."""
+        if recorded is not None and set(recorded[0] + recorded[1]) <= set(self.cfg.strategies):
+            return replace(self.cfg, strategies=list(recorded[0]))
+        return self.cfg
 
     def _claim(self) -> None:
         config = self.dir / "config.yaml"
@@ -191,25 +189,25 @@ class ALRun:
                                  "like) and run a part with --only_strategies")
             if not isinstance(old, dict) or old.get("digest") != self.digest:
                 raise StateError(f"{config}: this exp dir was made with other settings"
-                                 f"{_settings_diff(old, asdict(self._compared))}; use another "
-                                 "--al_dir, or remove it to start over")
+                                 f"{_settings_diff(old, asdict(self._as_recorded(recorded)))}"
+                                 "; use another --al_dir, or remove it to start over")
             stored = old.get("inputs")
             if self._started_with is not None:  # compare the same file under its new path
                 stored = {(self.cfg.train_config if k == self._started_with else k): v
                           for k, v in stored.items()}
             config_check.check_inputs_unchanged(stored, inputs, config)
-            if self._recorded is not None:
-                self._recorded = recorded  # as read under the lock
-                self._add_strategies(config, old)
+            if recorded is not None and (recorded[1]
+                                         or list(self.cfg.strategies) != recorded[0]):
+                self._add_strategies(config, old, recorded)
                 return  # config.yaml keeps the list the digest was made with
             if self._started_with is not None:
                 return  # config.yaml keeps the settings the dir was started with
         atomic_write_text(config, text)
 
-    def _add_strategies(self, config: Path, old: Dict) -> None:
-        """Record the strategies this run adds to the dir's (``added_strategies``), once the
-        shared round 0 is known to serve them."""
-        started, added = self._recorded
+    def _add_strategies(self, config: Path, old: Dict, recorded) -> None:
+        """Record the strategies this run adds to the dir's (``recorded``) under
+        ``added_strategies``, once the shared round 0 is known to serve them."""
+        started, added = recorded
         new = [s for s in self.cfg.strategies if s not in started + added]
         if not new:
             return
@@ -223,17 +221,8 @@ class ALRun:
                              "use another --al_dir")
         atomic_write_text(config, yaml.safe_dump({**old, "added_strategies": added + new},
                                                  sort_keys=False))
-        self._recorded = (started, added + new)
         logger.info("%s: %s join the run's strategies (%s); round 0 is shared", config,
                     ", ".join(new), ", ".join(started + added))
-
-    def _dir_strategies(self) -> List[str]:
-        """Every strategy of this dir: this run's and those recorded before."""
-        if self._recorded is None:
-            return list(self.cfg.strategies)
-        started, added = self._recorded
-        return list(self.cfg.strategies) + [s for s in started + added
-                                            if s not in self.cfg.strategies]
 
     def _state(self, name: str) -> RunState:
         return RunState(self.dir / name / "state.json", self.digest, self.cfg.seed)
@@ -269,7 +258,8 @@ class ALRun:
         state = self._state(INITIAL)
         rdir = self.dir / INITIAL / "round0"
         self._do(state, 0, "annotate", INITIAL, lambda: self._write_initial(rdir))
-        lp = any(get_strategy(s).uses_lp_heads for s in self._dir_strategies())
+        # this list holds every strategy the dir has (_claim refuses one that drops some)
+        lp = any(get_strategy(s).uses_lp_heads for s in self.cfg.strategies)
         self._do(state, 0, "train", INITIAL, lambda: self._train(rdir, None, lp))
         self._do(state, 0, "decode", INITIAL, lambda: self._decode(rdir, INITIAL, 0))
 
