@@ -91,6 +91,7 @@ KD:        --teacher_set NAME  --teacher_config FILE  --teacher_opts STR  --teac
            --kd_topk N (${kd_topk})  --kd_weight W (${kd_weight})  --kd_opts STR  --kd_pool BOOL
 AL:        --al_config FILE  --strategies "S1 S2"  --seeds "0 1 2" (${seeds})
            --only_strategies "S1" (run these now; the others later, in the same run)
+           (a --strategies list that keeps a finished run's and adds some: the newcomers join it)
            --initial_hours H | --initial_utts N  --budget_hours H | --budget_utts N  --rounds R
            --asr_config FILE  --asr_opts STR  --decode_opts STR ('${decode_opts}')
            --score_opts STR  --lp_refit BOOL (${lp_refit})  --metric wer|cer (${metric})
