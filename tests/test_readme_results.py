@@ -185,3 +185,26 @@ def test_mandarin_row_quotes_label_efficiency_zh_json():
     ])
     assert min(dev["aulc"], key=lambda s: dev["aulc"][s]["mean"]) == "random"
     assert d["hours_ratio"]["loss_prediction"] > 0.5 and "missed" in text
+
+
+@pytest.mark.parametrize("label, score", [
+    ("`ctc_confidence`", "ctc_confidence"),
+    ("`least_confidence` (beam 4)", "least_confidence"),
+    ("`estimated_loss`", "estimated_loss"),
+    ("LP, jointly trained heads (the paper)", "joint"),
+    ("LP, heads refit on dev (`lp_refit`, the default)", "default"),
+])
+def test_benchmarks_lp_quality_table_quotes_lp_quality_json(label, score):
+    d = load("lp_quality")
+    if score in d["baselines"]:
+        b = d["baselines"][score]
+        stats = [b["spearman"], b["within_condition"]["clean"], b["within_condition"]["other"]]
+    else:
+        report = d["variants"][d["lp_variant"] if score == "default" else score]["report"]
+        stats = [report["all"], report["clean"], report["other"]]
+    text = (ROOT / "README.md").read_text().split("\n## Benchmarks\n", 1)[1]
+    cells = [pm(s) for s in stats]
+    pattern = (r"\|\s*" + re.escape(label) + r"\s*\|"
+               + r"\|".join(r"\s*(?:\*\*)?" + re.escape(c) + r"(?:\*\*)?\s*" for c in cells)
+               + r"\|")
+    assert re.search(pattern, text), f"no lp_quality row {label} | {' | '.join(cells)}"
