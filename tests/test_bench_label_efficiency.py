@@ -181,8 +181,12 @@ def test_units_kept_in_one_session_are_not_run_again_in_the_next(bench, repo, tm
     notes = written["label_efficiency_zh notes"]
     assert any(n.startswith("true_loss reads the hidden transcripts") for n in notes)
     assert any(n.startswith("Round-0 scores vs") and "loss_prediction" in n for n in notes)
-    assert (root / "egs/aishell/al1/RESULTS.md").read_text().startswith(
+    recipe_results = (root / "egs/aishell/al1/RESULTS.md").read_text()
+    assert recipe_results.startswith(
         "<!-- tools/bench/label_efficiency.py --lang zh, commit abc1234 -->")
+    # the committed file names the kept runs by their path in the repository
+    assert "Source: `tools/bench/runs/label_efficiency_zh` (" in recipe_results
+    assert str(tmp_path) not in recipe_results
     # --report_only remakes it from the kept records alone, on a machine with no work dir
     written.clear()
     monkeypatch.setattr(bench, "run_recipe", fake_recipe_run(2, calls, die_after=0))

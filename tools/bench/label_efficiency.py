@@ -516,9 +516,12 @@ def main(cmd=None) -> None:
     for key in ("hours_ratio", "acquired_ratio", "aulc", "aulc_vs_random"):
         result[key] = result["sets"][headline][key]
     if not args.tag:  # the recipe keeps the full run's results, as ESPnet recipes do
+        # the committed file names the kept runs as the repository does, not this checkout
+        report_md = (args.work_dir / "report" / name / "RESULTS.md").read_text().replace(
+            f"`{runs}`", f"`{runs.relative_to(ROOT)}`", 1)
         (ROOT / "egs" / recipe / "al1" / "RESULTS.md").write_text(
             f"<!-- tools/bench/label_efficiency.py --lang {args.lang}, commit {commit} -->\n"
-            + (args.work_dir / "report" / name / "RESULTS.md").read_text())
+            + report_md)
     pngs = plot_sets(runs, sets, metric, name, headline)
     notes = [f"Pool: {result['pool']['utterances']} utterances ({result['pool']['hours']} h), "
              "half clean, half 'other'.",
