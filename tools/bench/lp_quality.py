@@ -133,15 +133,35 @@ def in_tune_half(utt_id: str) -> bool:
 # ---- per seed: train, then everything the variants need (cached) --------------------------
 def train(work: Path, seed: int, args) -> Path:
     exp = work / "exp" / f"seed{seed}"
-    if (exp / "valid.acc.best.pth").exists():
+    if (exp / "checkpoint.pth").exists() and trained_epochs(exp) >= args.max_epoch:
         return exp
     from espnet_lp.bin.asr_train import main as train_main
 
+    resumed = (exp / "checkpoint.pth").exists()
     start = time.perf_counter()
     train_main(train_args(work, exp, args.config) + [
-        "--max_epoch", str(args.max_epoch), "--seed", str(seed)] + shlex.split(args.train_opts))
-    (exp / "bench_train_seconds").write_text(f"{time.perf_counter() - start:.1f}\n")
+        "--max_epoch", str(args.max_epoch), "--seed", str(seed), "--resume", "true"]
+        + shlex.split(args.train_opts))  # a killed run goes on from its last epoch
+    seconds = exp / "bench_train_seconds"
+    if resumed:  # the killed part's time is unknown: no figure
+        seconds.unlink(missing_ok=True)
+    else:
+        seconds.write_text(f"{time.perf_counter() - start:.1f}\n")
     return exp
+
+
+def model_file(exp: Path) -> Path:
+    """The checkpoint the AL loop scores with (the config's first ``best_model_criterion``:
+    ``valid.cer_ctc.best.pth`` for the tiny config), not ESPnet's ``valid.acc.best.pth``."""
+    from espnet_lp.asr.export import find_checkpoint
+
+    return find_checkpoint(exp)
+
+
+def trained_epochs(exp: Path) -> int:
+    """Epochs ESPnet finished in ``exp`` (its resume checkpoint's count), 0 if none."""
+    return int(torch.load(exp / "checkpoint.pth", map_location="cpu",
+                          weights_only=False)["reporter"]["epoch"])
 
 
 def all_features_model(model):
@@ -162,7 +182,7 @@ def extract(work: Path, exp: Path, args, split_items: Dict[str, list]) -> Dict[s
 
     Cached in the exp dir (``bench_features.pt``), keyed by the model's checkpoint time.
     """
-    ckpt = exp / "valid.acc.best.pth"
+    ckpt = model_file(exp)
     cache = exp / "bench_features.pt"
     if cache.exists():
         cached = torch.load(cache)
@@ -245,8 +265,7 @@ def time_scoring(exp: Path, items, repeats: int, batch_sizes=(8, 16, 32),
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    model, _ = ASRTask.build_model_from_file(exp / "config.yaml", exp / "valid.acc.best.pth",
-                                             "cpu")
+    model, _ = ASRTask.build_model_from_file(exp / "config.yaml", model_file(exp), "cpu")
     model.eval()
     scorer = Scorer(model)
     fns = {"lp": lambda b: score_batch(get_strategy("loss_prediction"), scorer, b),
@@ -334,9 +353,10 @@ def main(cmd=None) -> None:
     per_seed_scores: Dict[str, List[Dict[str, np.ndarray]]] = {"tune": [], "report": []}
     per_seed_truth: Dict[str, List[np.ndarray]] = {"tune": [], "report": []}
     masks = {}
-    train_seconds = []
+    train_seconds, checkpoints = [], []
     for seed in args.seeds:
         exp = train_logged(work, seed, args)
+        checkpoints.append(model_file(exp).name)
         train_seconds.append(float((exp / "bench_train_seconds").read_text())
                              if (exp / "bench_train_seconds").exists() else float("nan"))
         feats = extract(work, exp, args, split_items)
@@ -378,7 +398,8 @@ def main(cmd=None) -> None:
                        "report_clean": int(masks["report"]["clean"].sum()),
                        "report_other": int(masks["report"]["other"].sum())},
         "max_epoch": args.max_epoch, "train_opts": args.train_opts,
-        "train_seconds": train_seconds, "commit": commit, "timing": timing,
+        "train_seconds": train_seconds, "checkpoints": checkpoints, "commit": commit,
+        "timing": timing,
         "goals": {"spearman": ">= 0.85", "within_condition": "above every baseline"},
     }
 
@@ -403,7 +424,9 @@ def main(cmd=None) -> None:
                       f"{b['median']:.2f} [{b['min']:.2f}, {b['max']:.2f}]", "", "", ""])
     notes = ["Cells: Spearman with the true per-utterance loss, mean ± sd over the seeds "
              f"{args.seeds} [95% bootstrap CI]; the report half of the held-out pool "
-             "(the tune half chose the variants; dev fitted the refit heads)."]
+             "(the tune half chose the variants; dev fitted the refit heads).",
+             f"Models: each seed's {', '.join(sorted(set(checkpoints)))} (what the AL loop "
+             "scores with: its config's first best_model_criterion)."]
     for group in ("all", "clean", "other"):
         best_base = max(BASELINES, key=lambda b: rep[b][group]["mean"])
         lp, base = rep[DEFAULT][group], rep[best_base][group]

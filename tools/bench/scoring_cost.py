@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from common import git_commit, interleaved_cpu_seconds, write_results
-from lp_quality import batches, load_items
+from lp_quality import batches, load_items, model_file
 
 STRATEGIES = ["random", "ctc_confidence", "estimated_loss", "loss_prediction", "lp_diverse",
               "true_loss", "least_confidence"]
@@ -63,7 +63,7 @@ def in_process(exp: Path, items, args) -> Dict[str, Dict]:
 
     torch.set_num_threads(1)
     s2t = Speech2Text(asr_train_config=exp / "config.yaml",
-                      asr_model_file=exp / "valid.acc.best.pth", device="cpu",
+                      asr_model_file=model_file(exp), device="cpu",
                       beam_size=args.beam_size, ctc_weight=0.3, lm_weight=0.0, nbest=1)
     model = s2t.asr_model.eval()
     scorer = Scorer(model, beam_search=lambda: s2t)
@@ -100,7 +100,7 @@ def as_job(exp: Path, pool: Path, ids, strategy: str, work: Path) -> Dict[str, f
     key_file.write_text("".join(f"{u}\n" for u in order if u in wanted))
     cmd = [sys.executable, "-m", "espnet_lp.bin.al_score", "--strategy", strategy,
            "--asr_train_config", str(exp / "config.yaml"),
-           "--asr_model_file", str(exp / "valid.acc.best.pth"), "--data_dir", str(pool),
+           "--asr_model_file", str(model_file(exp)), "--data_dir", str(pool),
            "--key_file", str(key_file), "--output_dir", str(work / strategy)]
     if strategy == "true_loss":
         cmd += ["--use_transcripts", "true"]
