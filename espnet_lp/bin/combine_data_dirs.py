@@ -17,6 +17,7 @@ from espnet_lp.data.datadir import DataDir
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.data.validate import read_valid_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli
+from espnet_lp.utils.outputs import check_not_an_input
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = parse(get_parser(), cmd)
 
     def body() -> None:
+        check_not_an_input([args.dst], list(args.src) + list(args.untranscribed))
         data = DataDir.combine([read_valid_data_dir(s) for s in args.src], names=args.src)
         if args.untranscribed:
             if data.text is None:

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 from espnet_lp.data.errors import DataPrepError
 from espnet_lp.utils.cli import new_parser, parse, run_cli
 from espnet_lp.utils.fileio import path_problem
-from espnet_lp.utils.outputs import atomic_outputs
+from espnet_lp.utils.outputs import atomic_outputs, check_not_an_input
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -74,6 +74,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             outputs = [outputs[0] / f"keys.{n}" for n in range(1, args.nj + 1)]
         elif len(set(outputs)) != len(outputs):
             raise DataPrepError("an output key file is named twice")
+        check_not_an_input(outputs, [args.scp])
         lines = read_lines(args.scp)
         if len(lines) < len(outputs):
             raise DataPrepError(f"{args.scp}: {len(lines)} lines cannot fill "

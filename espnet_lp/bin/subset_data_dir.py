@@ -10,6 +10,7 @@ Usage:
 """
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,6 +19,7 @@ from espnet_lp.data.kaldi_io import read_id_list
 from espnet_lp.data.subset import select_subset
 from espnet_lp.data.validate import read_valid_data_dir
 from espnet_lp.utils.cli import new_parser, parse, run_cli
+from espnet_lp.utils.outputs import check_not_an_input
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -32,10 +34,21 @@ def get_parser() -> argparse.ArgumentParser:
                         help="File with one speaker id per line: keep their utterances")
     parser.add_argument("--exclude", action="store_true",
                         help="With --utt_list/--spk_list: keep everything else instead")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_type, default=0, help="Non-negative integer")
     parser.add_argument("src")
     parser.add_argument("dst")
     return parser
+
+
+def seed_type(value: str) -> int:
+    """argparse type of ``--seed``: numpy's generators take non-negative integers only."""
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"a non-negative integer, not {value!r}")
+    return seed
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
@@ -43,6 +56,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = parse(get_parser(), cmd)
 
     def body() -> None:
+        check_not_an_input([args.dst], [args.src])
         data = read_valid_data_dir(args.src)
         lists = [p for p in (args.utt_list, args.spk_list) if p is not None]
         if lists:
@@ -54,10 +68,14 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             by_utt = args.utt_list is not None
             known = set(data.wav_scp) if by_utt else set(data.utt2spk.values())
             unknown = sorted(listed - known)
-            if unknown and not args.exclude:
-                what = "utterance" if by_utt else "speaker"
+            what = "utterance" if by_utt else "speaker"
+            if unknown and (not args.exclude or len(unknown) == len(listed)):
+                # excluding ids of which none is there excludes nothing: the wrong kind of id
                 raise DataPrepError(f"{lists[0]}: {len(unknown)} {what} ids not in {args.src}, "
                                     f"e.g. {unknown[0]}")
+            if unknown:
+                logging.warning("%s: %d of %d %s ids to exclude are not in %s (e.g. %s)",
+                                lists[0], len(unknown), len(listed), what, args.src, unknown[0])
             key = (lambda u: u) if by_utt else data.utt2spk.get
             ids = [u for u in data.utt_ids if (key(u) in listed) != args.exclude]
             if not ids:

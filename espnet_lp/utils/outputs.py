@@ -125,8 +125,61 @@ def _holder(lock: Path) -> str:
     return f" (pid {pid})" if host == HOST else f" (pid {pid} on {host})"
 
 
+class OutputPathError(EspnetLPError):
+    """An output path that names the wrong kind of thing (a directory for a file, a path
+    under a file, or an input of the same command)."""
+
+
+def _check_parents(path: Path) -> None:
+    """Refuse ``path`` when one of its parents is a file (nothing can be created there)."""
+    for parent in Path(path).parents:
+        if parent.is_dir():
+            return
+        if os.path.lexists(parent):
+            raise OutputPathError(f"{path}: cannot write there, {parent} is a file")
+
+
+def check_output_kinds(dirs: Sequence[Pathlike] = (), files: Sequence[Pathlike] = ()) -> None:
+    """Refuse outputs that would replace the other kind of thing, before anything is written.
+
+    A committed output replaces what is at its path; a directory in the place of an output
+    file (or a file in the place of an output directory) is almost always a mistyped argument,
+    and replacing it would delete the user's data.
+
+    Raises:
+        OutputPathError: Naming the path and what is there.
+    """
+    for path in map(Path, dirs):
+        _check_parents(path)
+        if os.path.lexists(path) and not path.is_dir():
+            raise OutputPathError(f"{path}: exists and is not a directory (an output "
+                                  "directory is wanted here; remove it or name another)")
+    for path in map(Path, files):
+        _check_parents(path)
+        if path.is_dir():
+            raise OutputPathError(f"{path}: is a directory (an output file is wanted here; "
+                                  "name a file)")
+
+
+def check_not_an_input(outputs: Sequence[Pathlike], inputs: Sequence[Pathlike]) -> None:
+    """Refuse an output that is one of the command's inputs (or holds one): the commit would
+    replace the input while it is the source of what replaces it.
+
+    Raises:
+        OutputPathError: Naming the output and the input.
+    """
+    for out in map(Path, outputs):
+        target = out.resolve()
+        for inp in map(Path, inputs):
+            source = inp.resolve()
+            if source == target or target in source.parents:
+                raise OutputPathError(f"{out}: is also an input of this command ({inp}); "
+                                      "write the result elsewhere")
+
+
 def _make_parents(directory: Path) -> List[Path]:
     """``mkdir -p``; returns the directories it created, deepest first."""
+    _check_parents(directory / "x")
     created = []
     while not directory.is_dir():
         created.append(directory)
@@ -333,6 +386,7 @@ def atomic_outputs(dirs: Sequence[Pathlike] = (), files: Sequence[Pathlike] = ()
     finals = [Path(p) for p in list(dirs) + list(files)]
     if len(set(finals)) != len(finals):
         raise EspnetLPError(f"an output is named twice: {sorted(map(str, finals))}")
+    check_output_kinds(dirs, files)
     with output_lock(finals + [Path(p) for p in remove]):
         staged: Dict[Path, Path] = {}
         try:

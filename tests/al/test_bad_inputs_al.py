@@ -58,6 +58,23 @@ def write_raw(path, text: str) -> str:
     return str(path)
 
 
+def filled_tsv(cell_of_row_2: str):
+    """The export's ``tasks.tsv`` filled in (every transcript ``HELLO``), with the transcript
+    cell of its second row as given; the report must name that row's ``file:line``."""
+    def damage(ws):
+        path = ws / "ann/random/round0/annotation/tasks.tsv"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [i for i, line in enumerate(lines) if i > 1 and line.strip()]
+        for n, i in enumerate(rows):
+            cells = lines[i].split("\t")
+            cells[-1] = cell_of_row_2 if n == 1 else "HELLO"
+            lines[i] = "\t".join(cells)
+        filled = ws / "filled.tsv"
+        filled.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return f"{filled}:{rows[1] + 1}"
+    return damage
+
+
 def zh_tokens(ws):
     write_token_list(ws / "zh_tokens/tokens.txt", build_char_token_list(
         DataDir.read(ws / "data/zh_train").text.values()))
@@ -329,6 +346,12 @@ AL_CASES = [
     Case("annotate_input_not_utf8", "al_annotate", f"{ANNOTATE} --input {{ws}}/x.tsv",
          "{ws}/x.tsv", output="{ws}/ann",
          damage=lambda ws: (ws / "x.tsv").write_bytes(b"utt\t\xff\xfe\n")),
+    # a tab typed inside a transcript would cut it short at the tab
+    Case("annotate_tsv_tab_inside_transcript", "al_annotate", f"{ANNOTATE} --input "
+         "{ws}/filled.tsv", "", output="{ws}/ann", damage=filled_tsv("HELLO\tWORLD")),
+    # an unbalanced quote would swallow the rows after it into one cell
+    Case("annotate_tsv_unbalanced_quote", "al_annotate", f"{ANNOTATE} --input "
+         "{ws}/filled.tsv", "", output="{ws}/ann", damage=filled_tsv('"HELLO WORLD')),
     Case("annotate_export_unknown_round", "al_annotate",
          "export --al_dir {ws}/ann --strategy loss_prediction --round 0",
          "no export for this round", output="{ws}/ann"),

@@ -162,13 +162,20 @@ def _tsv_parts(path: Path):
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter="\t")
-            lines = [(reader.line_num, cells) for cells in reader]
+            lines, start = [], 1
+            for cells in reader:  # each row with the line it starts on
+                lines.append((start, cells, reader.line_num))
+                start = reader.line_num + 1
     except (UnicodeDecodeError, csv.Error) as e:
         raise AnnotationError(f"{path}: not a UTF-8 TSV ({e})") from None
     header, columns, rows = "", None, []
-    for line, cells in lines:
+    for line, cells, last_line in lines:
         if not any(c.strip() for c in cells):
             continue
+        if last_line != line:  # a quote opened a cell that newlines do not end
+            raise AnnotationError(f"{path}:{line}: a cell runs on to line {last_line} (an "
+                                  'unbalanced " in a cell? quote a whole cell, "like this", '
+                                  "or remove the quote)")
         if cells[0].lstrip().startswith("#"):
             header = header or "\t".join(cells)
         elif columns is None:
@@ -178,6 +185,11 @@ def _tsv_parts(path: Path):
                 raise AnnotationError(f"{path}:{line}: header row without column(s) "
                                       f"{missing} (expected {', '.join(TSV_COLUMNS)})")
         else:
+            extra = [c for c in cells[len(columns):] if c.strip()]
+            if extra:  # the cells past the header's would be dropped, a transcript cut short
+                raise AnnotationError(f"{path}:{line}: {len(cells)} cells where the header "
+                                      f"has {len(columns)} (a tab inside a transcript? "
+                                      f"separate words with spaces); extra: {extra[0]!r}")
             rows.append((line, {c: (cells[k] if k < len(cells) else "")
                                 for k, c in enumerate(columns)}))
     if columns is None:
