@@ -164,6 +164,15 @@ def copy_dir(src: str, dst: str, drop=(), then=None):
     return damage
 
 
+def swap_lines(path: Path, a: int, b: int) -> str:
+    """Swap two lines (1-based; -1 the last) of a file; the report must name the file."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    i, j = (n - 1 if n > 0 else len(lines) + n for n in (a, b))
+    lines[i], lines[j] = lines[j], lines[i]
+    path.write_text("".join(lines), encoding="utf-8")
+    return str(path)
+
+
 def wav_scp_line(ws, lineno=1):
     return (ws / "data/dev_clean/wav.scp").read_text().splitlines()[lineno - 1].split()
 
@@ -419,6 +428,14 @@ CASES = [
          f"--token_list_dir {{ws}}/tokens --shape_dir {{ws}}/out {DEV}",
          damage=edit_line(lambda ws: ws / "tokens/tokens.txt", 2, b"QQ\n"),
          names="no <unk>"),
+    # ESPnet reads the blank and <sos/eos> by position (a `sort`ed list moves them)
+    Case("inputs_token_list_blank_not_first", "make_asr_inputs",
+         f"--token_list_dir {{ws}}/tokens --shape_dir {{ws}}/out {DEV}",
+         damage=lambda ws: swap_lines(ws / "tokens/tokens.txt", 1, 3), names="must be line 1"),
+    Case("inputs_token_list_sos_eos_not_last", "make_asr_inputs",
+         f"--token_list_dir {{ws}}/tokens --shape_dir {{ws}}/out {DEV}",
+         damage=lambda ws: swap_lines(ws / "tokens/tokens.txt", -1, 3),
+         names="must be the last line"),
     Case("inputs_duplicate_token", "make_asr_inputs",
          f"--token_list_dir {{ws}}/tokens --shape_dir {{ws}}/out {DEV}",
          damage=edit_line(lambda ws: ws / "tokens/tokens.txt", 4, b"<unk>\n")),

@@ -9,6 +9,7 @@ decoding job (after the exp dir was claimed).
 
 import argparse
 import numbers
+from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from espnet_lp.errors import EspnetLPError
@@ -69,6 +70,14 @@ def check_budgets(cfg, durations: Mapping[str, float]) -> None:
     pool = f"the training pool {cfg.train_set} ({n} utterances, {hours:.3f} h)"
     if (initial.utterances or initial.hours or 0) <= 0:
         raise _error(f"initial: the budget ({initial.describe()}) selects nothing")
+    shortest = min(durations.values(), default=0.0)
+
+    def fits_one(budget, name: str) -> None:  # an hours budget below every utterance
+        if budget.hours is not None and budget.hours * 3600.0 < shortest:
+            raise _error(f"{name}: {budget.describe()} is less than the shortest utterance "
+                         f"({shortest:.2f} s) of {pool}: it selects nothing")
+
+    fits_one(initial, "initial")
     whole = (initial.utterances is not None and initial.utterances >= n) or \
         (initial.hours is not None and initial.hours >= hours)
     if whole and (cfg.rounds > 0 or (initial.utterances or 0) > n):
@@ -79,11 +88,40 @@ def check_budgets(cfg, durations: Mapping[str, float]) -> None:
     if (per_round.utterances or per_round.hours or 0) <= 0:
         raise _error(f"budget_per_round: the budget ({per_round.describe()}) selects nothing "
                      "in every round")
+    fits_one(per_round, "budget_per_round")
     left = n - initial.utterances if initial.utterances is not None else n
     if (per_round.utterances is not None and per_round.utterances > left) or \
             (per_round.hours is not None and per_round.hours > hours):
         raise _error(f"budget_per_round: {per_round.describe()} is more than {pool} holds "
                      "after the initial set")
+
+
+def check_held_out_sets(cfg, pool_ids: Sequence[str]) -> None:
+    """Test sets have distinct directory names, and no validation or test utterance is in
+    the training pool.
+
+    Rounds key their decodings, ``metrics.json`` and the report by a test set's directory
+    name, so two sets of one name would overwrite each other's scores. An utterance of the
+    pool may be selected and trained on: on a set that holds one, the error rates (and the
+    LP heads refit on the validation set) measure training data.
+    """
+    from espnet_lp.data.datadir import DataDir
+
+    names = [Path(s).name for s in cfg.test_sets]
+    twice = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if twice:
+        paths = [s for s in cfg.test_sets if Path(s).name == twice[0]]
+        raise _error(f"test_sets: {' and '.join(paths)} share the directory name {twice[0]!r}, "
+                     "which names a set's results: give each test set its own name")
+    pool = set(pool_ids)
+    for path in dict.fromkeys([cfg.valid_set, *cfg.test_sets]):
+        ids = DataDir.read(path).utt_ids
+        shared = [u for u in ids if u in pool]
+        if shared:
+            role = "validation" if path == cfg.valid_set else "test"
+            raise _error(f"{path}: {len(shared)} of its {len(ids)} utterances are in the "
+                         f"training pool {cfg.train_set} (e.g. {shared[0]}): a {role} set "
+                         "must be held out, or it measures data the rounds train on")
 
 
 def check_token_list(cfg) -> None:
@@ -227,8 +265,6 @@ def parse_kd_opts(text: str) -> Optional[Dict[str, object]]:
 def input_fingerprints(cfg) -> Dict[str, str]:
     """SHA-1 of each input file of a run (the data dirs' lists, the token list, the training
     config): recorded when the exp dir is claimed, compared on every rerun."""
-    from pathlib import Path
-
     from espnet_lp.utils.fileio import file_sha1
 
     files = [Path(d) / n for d in dict.fromkeys([cfg.train_set, cfg.valid_set, *cfg.test_sets])

@@ -176,6 +176,7 @@ class ALConfig:
         if pool.utt2dur is None:
             raise ALRunError(f"{self.train_set}: no utt2dur (prepare_data writes it)")
         config_check.check_budgets(self, pool.utt2dur)
+        config_check.check_held_out_sets(self, pool.utt_ids)
         config_check.check_token_list(self)
         config_check.check_sub_options(self)
         scored_by_lp = any(get_strategy(s).uses_lp_heads for s in self.strategies)

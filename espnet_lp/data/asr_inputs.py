@@ -123,8 +123,9 @@ def read_token_list(path: Pathlike) -> List[str]:
     """A token list file (one token per line), checked for what ESPnet needs.
 
     Raises:
-        DataPrepError: Missing or unreadable file, empty or duplicate tokens, or no
-            ``<blank>``/``<unk>``/``<sos/eos>`` (naming the file and line).
+        DataPrepError: Missing or unreadable file, empty or duplicate tokens, no
+            ``<blank>``/``<unk>``/``<sos/eos>``, or ``<blank>`` not first / ``<sos/eos>`` not
+            last (naming the file and line).
     """
     path = Path(path)
     problem = path_problem(path)
@@ -146,6 +147,15 @@ def read_token_list(path: Pathlike) -> List[str]:
     missing = [t for t in (BLANK, UNK, SOS_EOS) if t not in seen]
     if missing:
         raise DataPrepError(f"{path}: not a token list of ESPnet (no {', '.join(missing)})")
+    # ESPnet's CTC blank is token 0 and its <sos/eos> the last token, by position: a
+    # reordered list (e.g. one passed through `sort`) would train another token as either
+    if tokens[0] != BLANK:
+        raise DataPrepError(f"{path}:1: {tokens[0]!r}, but ESPnet's CTC takes the first token "
+                            f"as the blank: <blank> must be line 1 (it is line {seen[BLANK]})")
+    if tokens[-1] != SOS_EOS:
+        raise DataPrepError(f"{path}:{len(tokens)}: {tokens[-1]!r}, but ESPnet takes the last "
+                            f"token as <sos/eos>: it must be the last line (it is line "
+                            f"{seen[SOS_EOS]})")
     return tokens
 
 
