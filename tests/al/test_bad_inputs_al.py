@@ -75,6 +75,21 @@ def filled_tsv(cell_of_row_2: str):
     return damage
 
 
+def label_studio_export(result):
+    """The export's ``tasks.json`` as Label Studio exports it, each task annotated with
+    ``result`` (its first task's given as is: the report must name that task)."""
+    def damage(ws):
+        tasks = json.loads((ws / "ann/random/round0/annotation/tasks.json").read_text())
+        for n, task in enumerate(tasks):
+            task["id"] = n + 1
+            task["annotations"] = [{"id": 1, "result": result if n == 0 else [
+                {"from_name": "transcription", "to_name": "audio", "type": "textarea",
+                 "value": {"text": ["HELLO"]}}]}]
+        (ws / "export.json").write_text(json.dumps(tasks), encoding="utf-8")
+        return f"{ws}/export.json: task 1"
+    return damage
+
+
 def zh_tokens(ws):
     write_token_list(ws / "zh_tokens/tokens.txt", build_char_token_list(
         DataDir.read(ws / "data/zh_train").text.values()))
@@ -367,6 +382,20 @@ AL_CASES = [
     # an unbalanced quote would swallow the rows after it into one cell
     Case("annotate_tsv_unbalanced_quote", "al_annotate", f"{ANNOTATE} --input "
          "{ws}/filled.tsv", "", output="{ws}/ann", damage=filled_tsv('"HELLO WORLD')),
+    # Label Studio exports of another shape: one clear line, never a traceback
+    Case("annotate_json_result_not_a_list", "al_annotate", f"{ANNOTATE} --input "
+         "{ws}/export.json", "", output="{ws}/ann", damage=label_studio_export("HELLO")),
+    Case("annotate_json_transcript_a_number", "al_annotate", f"{ANNOTATE} --input "
+         "{ws}/export.json", "", output="{ws}/ann", damage=label_studio_export(
+             [{"from_name": "transcription", "type": "textarea", "value": {"text": 123}}])),
+    # the TextArea renamed in Label Studio's labeling interface: not "empty transcript"
+    Case("annotate_json_textarea_renamed", "al_annotate", f"{ANNOTATE} --input "
+         "{ws}/export.json", "{ws}/export.json: task 1 annotation 1: a transcript in the "
+         "TextArea 'transcript'", output="{ws}/ann", damage=label_studio_export(
+             [{"from_name": "transcript", "type": "textarea", "value": {"text": ["HELLO"]}}])),
+    Case("annotate_oov_map_missing", "al_annotate",
+         f"{ANNOTATE} --input {{ws}}/x.tsv --oov map --oov_map {{ws}}/nope.map",
+         "{ws}/nope.map: --oov_map not found", output="{ws}/ann", damage=write("x.tsv", "\n")),
     Case("annotate_export_unknown_round", "al_annotate",
          "export --al_dir {ws}/ann --strategy loss_prediction --round 0",
          "no export for this round", output="{ws}/ann"),

@@ -90,21 +90,42 @@ def _origin(data: Dict) -> str:
     return f"{data.get('al_strategy', '?')} round {data.get('al_round', '?')}"
 
 
+def _shaped(value, kind, where: str, what: str):
+    """``value`` if it is a ``kind`` (None: the empty one), else an error naming the task."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise AnnotationError(f"{where}: {what} is {type(value).__name__} {value!r:.60}, not "
+                              f"a {kind.__name__} (not a Label Studio export of this project?)")
+    return value
+
+
 def _full_task(task: Dict, where: str, i: int) -> List[Annotation]:
-    data = task.get("data") or {}
+    data = _shaped(task.get("data"), dict, where, "'data'")
     base = dict(utt_id=_str_or_none(data.get("utt_id")), where=where,
                 export_id=_str_or_none(data.get("al_export_id")), origin=_origin(data))
-    annotations = [a for a in task.get("annotations") or []
+    annotations = [a for a in _shaped(task.get("annotations"), list, where, "'annotations'")
                    if isinstance(a, dict) and not a.get("was_cancelled")]
     if not annotations:
         return [Annotation(text=None, order=("", i), **base)]
     out = []
     for a in annotations:
-        texts = [t for r in a.get("result") or [] if r.get("from_name") == TEXTAREA
-                 for t in _texts(r.get("value", {}).get("text"))]
+        at = f"{where} annotation {a.get('id', '?')}"
+        results = [_shaped(r, dict, at, "a result")
+                   for r in _shaped(a.get("result"), list, at, "'result'")]
+        others = sorted({str(r.get("from_name")) for r in results
+                         if r.get("type") == "textarea" and r.get("from_name") != TEXTAREA})
+        if others and not any(r.get("from_name") == TEXTAREA for r in results):
+            raise AnnotationError(f"{at}: a transcript in the TextArea {others[0]!r}, but the "
+                                  f"export's label config names it {TEXTAREA!r} (the project's "
+                                  "labeling interface was edited? use the export's "
+                                  "label_config.xml)")
+        texts = [t for r in results if r.get("from_name") == TEXTAREA
+                 for t in _texts(_shaped(r.get("value"), dict, at, "a result's 'value'")
+                                 .get("text"), at)]
         stamp = str(a.get("updated_at") or a.get("created_at") or "")
         out.append(Annotation(text=" ".join(texts), order=(stamp, i),
-                              **{**base, "where": f"{where} annotation {a.get('id', '?')}"}))
+                              **{**base, "where": at}))
     return out
 
 
@@ -112,17 +133,21 @@ def _min_record(record: Dict, where: str, i: int) -> Annotation:
     text = record.get(TEXTAREA)
     stamp = str(record.get("updated_at") or record.get("created_at") or "")
     return Annotation(utt_id=_str_or_none(record.get("utt_id")),
-                      text=None if text is None else " ".join(_texts(text)), where=where,
+                      text=None if text is None else " ".join(_texts(text, where)), where=where,
                       export_id=_str_or_none(record.get("al_export_id")),
                       origin=_origin(record), order=(stamp, i))
 
 
-def _texts(value) -> List[str]:
+def _texts(value, where: str) -> List[str]:
+    """A TextArea's text: a string or a list of strings (one per line typed)."""
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
-    return [str(v) for v in value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise AnnotationError(f"{where}: the transcript is {type(value).__name__} {value!r:.60}, "
+                          "not text")
 
 
 def _str_or_none(value) -> Optional[str]:

@@ -126,8 +126,17 @@ def _is_symbol(tok: str) -> bool:
 
 def read_oov_map(path: Pathlike) -> List[Tuple[str, str]]:
     """``FROM TO`` lines (``<space>`` is a space; no ``TO`` deletes; ``#`` starts a comment)."""
+    from espnet_lp.utils.fileio import path_problem
+
+    problem = path_problem(path)
+    if problem is not None:
+        raise AnnotationError(f"{path}: --oov_map {problem}")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{path}: --oov_map is not UTF-8 ({e.reason})") from None
     out = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split()
