@@ -38,6 +38,16 @@ def prepare_english(work: Path, train_utts: int, eval_utts: int, seed: int,
     return work
 
 
+def epoch_stats(exp: Path) -> dict:
+    """ESPnet's per-epoch reporter statistics of a training run."""
+    return torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+
+
+def finished(exp: Path, epochs: int) -> bool:
+    """Whether the training run in ``exp`` has done ``epochs`` epochs (a killed one has not)."""
+    return (exp / "checkpoint.pth").is_file() and len(epoch_stats(exp)) >= epochs
+
+
 def train_args(work: Path, out: Path, config: Path, valid: str = "dev_clean",
                train: str = "train_clean_100") -> List[str]:
     """asr_train arguments for the prepared English data."""

@@ -40,7 +40,8 @@ from pathlib import Path
 
 import torch
 
-from common import ROOT, git_commit, prepare_english, train_args, write_results
+from common import (ROOT, epoch_stats, finished, git_commit, prepare_english, train_args,
+                    write_results)
 
 TRAIN, TEACHER_TRAIN, TUNE, REPORT = "train_clean_100", "train_clean_360", "dev_clean", "test_clean"
 
@@ -80,15 +81,6 @@ def parse_grid(text: str) -> list:
 
 def setting_name(s: dict) -> str:
     return f"w{s['kd_weight']:g}_T{s['temperature']:g}_{s['frame_select']}"
-
-
-def epoch_stats(exp: Path) -> dict:
-    """ESPnet's per-epoch reporter statistics of a training run."""
-    return torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
-
-
-def finished(exp: Path, epochs: int) -> bool:
-    return (exp / "checkpoint.pth").is_file() and len(epoch_stats(exp)) >= epochs
 
 
 def valid_cer(stats: dict) -> list:

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from common import (ROOT, git_commit, interleaved_cpu_seconds, prepare_english, train_args,
-                    write_results)
+from common import (ROOT, finished, git_commit, interleaved_cpu_seconds, prepare_english,
+                    train_args, write_results)
 
 SUBSETS = ["train-clean-100", "dev-clean", "dev-other", "train-clean-360"]
 BASELINES = ["ctc_confidence", "estimated_loss", "least_confidence"]
@@ -133,7 +133,7 @@ def in_tune_half(utt_id: str) -> bool:
 # ---- per seed: train, then everything the variants need (cached) --------------------------
 def train(work: Path, seed: int, args) -> Path:
     exp = work / "exp" / f"seed{seed}"
-    if (exp / "checkpoint.pth").exists() and trained_epochs(exp) >= args.max_epoch:
+    if finished(exp, args.max_epoch):
         return exp
     from espnet_lp.bin.asr_train import main as train_main
 
@@ -156,12 +156,6 @@ def model_file(exp: Path) -> Path:
     from espnet_lp.asr.export import find_checkpoint
 
     return find_checkpoint(exp)
-
-
-def trained_epochs(exp: Path) -> int:
-    """Epochs ESPnet finished in ``exp`` (its resume checkpoint's count), 0 if none."""
-    return int(torch.load(exp / "checkpoint.pth", map_location="cpu",
-                          weights_only=False)["reporter"]["epoch"])
 
 
 def all_features_model(model):
