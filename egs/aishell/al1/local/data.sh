@@ -72,7 +72,11 @@ if [ -n "${teacher_speakers}" ]; then
     log "Moving the speakers of ${teacher_speakers} from data/train to data/train_teacher"
     python -m espnet_lp.bin.subset_data_dir --spk_list "${teacher_speakers}" data/train \
         data/train_teacher
+    # subset_data_dir refuses to overwrite its own input: write beside it, then swap.
+    rm -rf data/train.student
     python -m espnet_lp.bin.subset_data_dir --spk_list "${teacher_speakers}" --exclude \
-        data/train data/train
+        data/train data/train.student
+    rm -rf data/train
+    mv data/train.student data/train
 fi
 log "Successfully finished data preparation"
