@@ -183,6 +183,40 @@ def missing_audio(ws):
     return utt
 
 
+def scp_audio(change):
+    """Damage the audio of wav.scp's first line (``change(path)``); the report must name
+    ``wav.scp:1``."""
+    def damage(ws):
+        change(Path(wav_scp_line(ws)[1]))
+        return f"{ws}/data/dev_clean/wav.scp:1"
+    return damage
+
+
+def resampled(rate: int = 16000, stereo: bool = False):
+    def change(path):
+        data, _ = soundfile.read(str(path), dtype="int16")
+        soundfile.write(str(path), np.stack([data, data], 1) if stereo else data[::2], rate,
+                        subtype="PCM_16")
+    return change
+
+
+def scp_pipe(ws):
+    """A Kaldi pipe (``cmd |``), which ESPnet's ``sound`` reader cannot run."""
+    utt, path = wav_scp_line(ws)
+    return edit_line(lambda ws: ws / "data/dev_clean/wav.scp", 1,
+                     f"{utt} flac -dcs {path} |\n".encode())(ws)
+
+
+def keys(order):
+    """A key file holding wav.scp's ids in ``order`` (indices); the report names its line."""
+    def damage(ws):
+        ids = [line.split()[0] for line in
+               (ws / "data/dev_clean/wav.scp").read_text().splitlines()]
+        (ws / "keys").write_text("".join(ids[i] + "\n" for i in order))
+        return f"{ws}/keys:{len(order)}"
+    return damage
+
+
 def broken_state(ws):
     import torch
 
@@ -508,6 +542,27 @@ MODEL_CASES = [
          damage=missing_audio),
     Case("infer_missing_key_file", "asr_inference",
          f"{EXP} {DEV_SCP} --output_dir {{ws}}/out --key_file {{ws}}/keys", names="{ws}/keys"),
+    Case("infer_garbage_audio", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=scp_audio(lambda p: p.write_bytes(b"not audio at all " * 40))),
+    Case("infer_truncated_audio", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=scp_audio(lambda p: p.write_bytes(p.read_bytes()[:3000]))),
+    Case("infer_empty_audio", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=scp_audio(lambda p: p.write_bytes(b""))),
+    Case("infer_8k_audio", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=scp_audio(resampled(rate=8000))),
+    Case("infer_stereo_audio", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=scp_audio(resampled(stereo=True))),
+    Case("infer_kaldi_pipe", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=scp_pipe),
+    Case("infer_text_list_in_another_order", "asr_inference",
+         f"{EXP} {DEV_SCP} --data_path_and_name_and_type {{ws}}/data/dev_clean/text,text,text "
+         "--output_dir {ws}/out",
+         damage=lambda ws: swap_lines(ws / "data/dev_clean/text", 1, 2) + ":1"),
+    Case("infer_key_file_out_of_order", "asr_inference",
+         f"{EXP} {DEV_SCP} --output_dir {{ws}}/out --key_file {{ws}}/keys", damage=keys([1, 0])),
+    Case("infer_key_file_duplicate", "asr_inference",
+         f"{EXP} {DEV_SCP} --output_dir {{ws}}/out --key_file {{ws}}/keys",
+         damage=keys([0, 1, 1])),
     Case("infer_beam_0", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out "
          "--beam_size 0", names="--beam_size"),
     Case("infer_lp_key_typo", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",

@@ -113,7 +113,7 @@ def check_options(args) -> None:
 def check_inputs(args) -> None:
     """Options, model files, the pool's data dir, key file and audio, and the output dir:
     a mistake is one line naming it, before a model is loaded or a file written."""
-    from espnet_lp.utils.cli import check_data_args, check_model_files
+    from espnet_lp.utils.cli import check_data_args, check_model_files, model_sample_rate
     from espnet_lp.utils.fileio import path_problem
 
     check_options(args)
@@ -122,11 +122,12 @@ def check_inputs(args) -> None:
 
         if not torch.cuda.is_available():
             raise ScoringError(f"--ngpu {args.ngpu}: no CUDA device here (use --ngpu 0)")
-    check_model_files(args.asr_train_config, args.asr_model_file)
+    config = check_model_files(args.asr_train_config, args.asr_model_file)
     problem = path_problem(args.data_dir, "dir")
     if problem is not None:
         raise ScoringError(f"{args.data_dir}: pool data dir {problem}")
-    check_data_args([f"{args.data_dir / 'wav.scp'},speech,sound"], args.key_file)
+    check_data_args([f"{args.data_dir / 'wav.scp'},speech,sound"], args.key_file,
+                    model_sample_rate(config))
     if args.use_transcripts and path_problem(args.data_dir / "text") is not None:
         raise ScoringError(f"{args.data_dir / 'text'}: {path_problem(args.data_dir / 'text')};"
                            f" {args.strategy} needs the pool's transcripts (simulation only)")

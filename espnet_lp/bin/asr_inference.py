@@ -21,7 +21,8 @@ from typing import List, Optional, Sequence
 
 import espnet_lp  # noqa: F401  (registers lp_espnet when ESPnet's ASR task is imported)
 from espnet_lp.errors import InputError
-from espnet_lp.utils.cli import check_data_args, check_model_files, run_cli, setup_logging
+from espnet_lp.utils.cli import (check_data_args, check_model_files, model_sample_rate, run_cli,
+                                 setup_logging)
 from espnet_lp.utils.fileio import atomic_directory, path_problem
 
 
@@ -39,9 +40,11 @@ def check_inputs(args) -> None:
 
         if not torch.cuda.is_available():
             raise InputError(f"--ngpu {args.ngpu}: no CUDA device here (use --ngpu 0)")
+    sample_rate = None
     if args.model_tag is None:
-        check_model_files(args.asr_train_config, args.asr_model_file)
-    check_data_args(args.data_path_and_name_and_type, args.key_file)
+        sample_rate = model_sample_rate(check_model_files(args.asr_train_config,
+                                                          args.asr_model_file))
+    check_data_args(args.data_path_and_name_and_type, args.key_file, sample_rate)
     check_options(args)
     problem = path_problem(args.output_dir, "dir")
     if problem not in (None, "not found"):

@@ -95,7 +95,7 @@ def report_file(args) -> Path:
 def check_inputs(args) -> None:
     """Options, model files, the held-out data dir and the output file, before a model is
     loaded or anything written."""
-    from espnet_lp.utils.cli import check_data_args, check_model_files
+    from espnet_lp.utils.cli import check_data_args, check_model_files, model_sample_rate
     from espnet_lp.utils.fileio import path_problem
 
     check_options(args)
@@ -104,14 +104,15 @@ def check_inputs(args) -> None:
 
         if not torch.cuda.is_available():
             raise LPRefitError(f"--ngpu {args.ngpu}: no CUDA device here (use --ngpu 0)")
-    check_model_files(str(args.asr_train_config), str(args.asr_model_file))
+    config = check_model_files(str(args.asr_train_config), str(args.asr_model_file))
     problem = path_problem(args.data_dir, "dir")
     if problem is not None:
         raise LPRefitError(f"{args.data_dir}: held-out data dir {problem}")
     for name in ("wav.scp", "text"):
         if path_problem(args.data_dir / name) is not None:
             raise LPRefitError(f"{args.data_dir / name}: {path_problem(args.data_dir / name)}")
-    check_data_args([f"{args.data_dir / 'wav.scp'},speech,sound"])
+    check_data_args([f"{args.data_dir / 'wav.scp'},speech,sound"],
+                    sample_rate=model_sample_rate(config))
     for path in (args.output_file, report_file(args)):
         if path.resolve() in (args.asr_model_file.resolve(), args.asr_train_config.resolve()):
             raise LPRefitError(f"--output_file {args.output_file}: would overwrite the model "

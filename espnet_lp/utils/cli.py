@@ -82,10 +82,15 @@ def check_model_files(asr_train_config: Optional[str], asr_model_file: Optional[
     return config
 
 
-def check_data_args(triples: Sequence, key_file: Optional[str] = None) -> List[str]:
+def check_data_args(triples: Sequence, key_file: Optional[str] = None,
+                    sample_rate: Optional[int] = None) -> List[str]:
     """Check ESPnet's ``--data_path_and_name_and_type`` values (``path,name,type``) and an
-    optional ``--key_file`` before a model is loaded: files present and readable, every plain
-    audio path of a ``sound`` list present, every key of the key file in the data.
+    optional ``--key_file`` before a model is loaded: files present and readable; every
+    audio file of a ``sound`` list that will be read present, readable, mono and non-empty
+    (its header and last frame; at ``sample_rate`` when given), and no command (Kaldi pipe),
+    which ESPnet's ``sound`` reader cannot run; every key of the key file in the data, once,
+    in the order of the first list, and every other list holding the first list's ids in its
+    order (ESPnet reads the lists line by line in step with the key file).
 
     Returns:
         The utterance ids to process (the key file's, or the first list's).
@@ -96,10 +101,9 @@ def check_data_args(triples: Sequence, key_file: Optional[str] = None) -> List[s
     from espnet_lp.data.errors import DataPrepError
     from espnet_lp.data.kaldi_io import read_id_list, read_kaldi_map
     from espnet_lp.errors import InputError
-    from espnet_lp.utils.fileio import path_problem
 
     ids: Optional[List[str]] = None
-    paths = []
+    paths, sounds, tables = [], [], []
     for triple in triples:
         parts = triple.split(",") if isinstance(triple, str) else [str(p) for p in triple]
         if len(parts) != 3 or not all(parts):
@@ -114,10 +118,8 @@ def check_data_args(triples: Sequence, key_file: Optional[str] = None) -> List[s
         if not table:
             raise InputError(f"{path}: empty")
         if kind == "sound":
-            for lineno, (utt, value) in enumerate(table.items(), 1):
-                if not value.endswith("|") and path_problem(value) is not None:
-                    raise InputError(f"{path}:{lineno}: utterance {utt}: audio file "
-                                     f"{path_problem(value)}: {value}")
+            sounds.append((path, table))
+        tables.append((path, list(table)))
         if ids is None:
             ids = list(table)
     if key_file is not None:
@@ -129,8 +131,72 @@ def check_data_args(triples: Sequence, key_file: Optional[str] = None) -> List[s
         if unknown:
             raise InputError(f"{key_file}: {len(unknown)} ids not in {paths[0]}, e.g. "
                              f"{unknown[0]}")
+        position = {u: i for i, u in enumerate(ids or [])}
+        seen: dict = {}
+        for lineno, key in enumerate(keys, 1):
+            if key in seen:
+                raise InputError(f"{key_file}:{lineno}: {key} also on line {seen[key]}")
+            if seen and position[key] < position[keys[lineno - 2]]:
+                raise InputError(f"{key_file}:{lineno}: {key} comes before "
+                                 f"{keys[lineno - 2]} in {paths[0]}: ESPnet reads the key "
+                                 f"file in the list's order (keep the ids in that order)")
+            seen[key] = lineno
         ids = keys
+    _check_lists_in_step(tables, set(ids or []))
+    for path, table in sounds:
+        _check_sound_list(path, table, set(ids or table), sample_rate)
     return ids or []
+
+
+def _check_lists_in_step(tables: List[tuple], wanted: set) -> None:
+    """ESPnet's streaming reader reads all lists line by line in step and stops with "Keys are
+    mismatched" where their ids differ: up to the last wanted id, every list must hold the
+    first list's ids in its order (see check_data_args)."""
+    from espnet_lp.errors import InputError
+
+    first_path, first = tables[0]
+    end = max((i for i, u in enumerate(first) if u in wanted), default=-1) + 1
+    for path, other in tables[1:]:
+        for lineno, (want, got) in enumerate(zip(first[:end], other[:end] + [None] * end), 1):
+            if want != got:
+                found = "the end of the file" if got is None else f"{got}"
+                raise InputError(f"{path}:{lineno}: {found} where {first_path}:{lineno} has "
+                                 f"{want}: ESPnet reads the lists line by line in step (give "
+                                 "them the same ids in the same order)")
+
+
+def _check_sound_list(path: str, table: dict, wanted: set, sample_rate: Optional[int]) -> None:
+    """The audio of the ``wanted`` utterances of a ``sound`` list (see check_data_args)."""
+    from espnet_lp.data.audio import inspect_audio
+    from espnet_lp.errors import InputError
+
+    for lineno, (utt, value) in enumerate(table.items(), 1):
+        if utt not in wanted:
+            continue
+        if value.rstrip().endswith("|"):
+            raise InputError(f"{path}:{lineno}: utterance {utt}: a command ({value}); "
+                             "ESPnet's 'sound' type reads audio files: write the audio to "
+                             "files (prepare_data does)")
+        info, problem = inspect_audio(value, sample_rate or 0, full_decode=False)
+        if sample_rate is None and info is not None and info.channels == 1 and info.frames:
+            problem = None  # only the rate (checked last) can differ, and none was asked for
+        if problem is not None:
+            raise InputError(f"{path}:{lineno}: utterance {utt}: {problem}: {value}")
+
+
+def model_sample_rate(config: dict) -> Optional[int]:
+    """The sampling rate an ESPnet ASR config's frontend expects (``frontend_conf.fs``,
+    ESPnet's default 16 kHz; ``"16k"`` spelled as ESPnet parses it), None if unknown."""
+    fs = (config.get("frontend_conf") or {}).get("fs", 16000) \
+        if isinstance(config.get("frontend_conf") or {}, dict) else None
+    if isinstance(fs, str):
+        try:
+            import humanfriendly
+
+            fs = humanfriendly.parse_size(fs)
+        except (ImportError, humanfriendly.InvalidSize):
+            return None
+    return int(fs) if isinstance(fs, (int, float)) and fs > 0 else None
 
 
 def str_or_none(value: Optional[str]) -> Optional[str]:
