@@ -569,6 +569,10 @@ MODEL_CASES = [
          damage=config_set(["model_conf", "lp_decoder_conf", "hiden"], 8, "'hiden'")),
     Case("infer_unknown_lp_loss", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
          damage=config_set(["model_conf", "lp_decoder_conf", "loss"], "ranking", "'ranking'")),
+    Case("infer_negative_lp_weight", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=config_set(["model_conf", "lp_weight"], -1.0, "model_conf.lp_weight")),
+    Case("infer_negative_lp_margin", "asr_inference", f"{EXP} {DEV_SCP} --output_dir {{ws}}/out",
+         damage=config_set(["model_conf", "lp_decoder_conf", "margin"], -0.5, "margin")),
     Case("infer_checkpoint_of_another_model", "asr_inference",
          f"{EXP} {DEV_SCP} --output_dir {{ws}}/out", damage=broken_state),
     # export_model

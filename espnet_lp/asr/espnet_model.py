@@ -95,6 +95,8 @@ class ESPnetLPASRModel(LPPoolScoringMixin, PerUtteranceLossMixin, ESPnetASRModel
         if lp_target_norm not in TARGET_NORMS:
             raise ModelConfigError(f"model_conf.lp_target_norm must be one of {TARGET_NORMS}: "
                                    f"{lp_target_norm!r}")
+        if not lp_weight >= 0.0:  # also NaN: a negative weight would ascend the LP loss
+            raise ModelConfigError(f"model_conf.lp_weight must be >= 0: {lp_weight}")
         self.lp_weight = lp_weight
         self.lp_target_norm = lp_target_norm
         if not 0.0 <= kd_weight <= 1.0:

@@ -208,6 +208,12 @@ class LPMLPDecoder(AbsLPDecoder):
         bad = [t for t in targets if t not in TARGETS]
         if bad or not targets:
             raise ValueError(f"targets must be a non-empty subset of {TARGETS}, got {targets}")
+        if not margin >= 0.0:  # a negative margin rewards pairs in the wrong order
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        if hidden < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if not encoder_layers or min(encoder_layers) < 1:
             raise ValueError(f"encoder_layers are 1-based and non-empty, got {encoder_layers}")
         if "att" in targets and decoder_output_size is None:

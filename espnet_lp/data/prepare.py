@@ -64,6 +64,10 @@ def read_transcripts(
             except UnicodeDecodeError:
                 listing.problems.append(Problem("bad_text", where, "not valid UTF-8"))
                 continue
+            if lineno == 1:
+                # a byte-order mark (a transcript saved by a Windows editor) is not part of
+                # the first utterance id: kept, that utterance would not match its audio
+                line = line.lstrip("\ufeff").strip()
             if not line:
                 listing.problems.append(Problem("bad_text", where, "empty line"))
                 continue

@@ -333,3 +333,21 @@ def test_import_while_a_run_holds_the_dir_saves_and_applies_later(run_dir, caplo
     assert "round0/annotate" in done_stages(al)
     labeled = DataDir.read(al / "random" / "round1" / "data" / "labeled")
     assert labeled.text == {u: truth[u] for u in labeled.utt_ids}
+
+
+@pytest.mark.parametrize("root", ["audio", "elsewhere"])
+def test_export_under_a_document_root_that_cannot_serve_the_audio(run_dir, caplog, root):
+    """The round's audio dir itself, or a root beside the AL dir: Label Studio could not
+    serve the audio (it serves a directory below the root); refused before writing."""
+    al, _ = run_dir
+    adir = AnnotationDir(al / "random" / "round0")
+    path = adir.audio if root == "audio" else al.parent / "elsewhere"
+    path.mkdir(exist_ok=True)
+    before = snapshot(al)
+    caplog.clear()
+    with pytest.raises(SystemExit) as e:
+        annotate_main(["export", "--al_dir", str(al), "--strategy", "random", "--round", "0",
+                       "--document_root", str(path)])
+    assert e.value.code == 1 and "Traceback" not in caplog.text
+    assert f"--document_root {path}: the round's audio dir" in caplog.text
+    assert snapshot(al) == before

@@ -62,3 +62,21 @@ def test_normalize_text_fullwidth_and_latin():
     from espnet_lp.data.aishell import normalize_text
 
     assert normalize_text("我们 有 ＡＢｃ １２ 个") == "我们有ABC12个"
+
+
+def test_aishell_transcript_with_a_byte_order_mark(synth_corpus, tmp_path):
+    """A transcript saved by a Windows editor (UTF-8 with BOM) keeps its first utterance."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(synth_corpus, corpus)
+    path = corpus / "data_aishell/transcript/aishell_transcript_v0.8.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    first = path.read_text(encoding="utf-8-sig").split(" ", 1)[0]
+    prepare_main(["--corpus", "aishell", "--corpus_dir", str(corpus), "--subsets", "train",
+                  "dev", "test", "--output_dir", str(tmp_path / "data")])
+    texts = {}
+    for split in ("train", "dev", "test"):
+        texts.update(DataDir.read(tmp_path / "data" / split).text)
+    assert first in texts
+    assert not [u for u in texts if u.startswith("\ufeff")]

@@ -104,6 +104,12 @@ def write_export(al_dir: Path, adir: AnnotationDir, request: ExportRequest,
         AnnotationError: Audio that cannot be read, or a root the audio is not under.
     """
     root = Path(os.path.abspath(options.document_root or Path(al_dir).absolute().parent))
+    # checked before any file is written: Label Studio serves a directory below the root
+    # (storage_path), so the audio dir must lie strictly below it
+    rel = os.path.relpath(os.path.abspath(adir.audio), root)
+    if rel == "." or rel.startswith(".."):
+        raise AnnotationError(f"--document_root {root}: the round's audio dir {adir.audio} is "
+                              "not below it; choose a --document_root above the AL dir")
     _write_audio(adir, request)
     urls = {u.id: _audio_url(adir.dir / u.audio, root, options.audio_url_prefix)
             for u in request.utterances}
