@@ -28,7 +28,7 @@ class AudioInfo:
 
 
 def inspect_audio(
-    path: Pathlike, sample_rate: int = 16000, full_decode: bool = True
+    path: Pathlike, sample_rate: Optional[int] = 16000, full_decode: bool = True
 ) -> Tuple[Optional[AudioInfo], Optional[str]]:
     """Check that ``path`` is readable, mono, non-empty audio at ``sample_rate``.
 
@@ -37,7 +37,7 @@ def inspect_audio(
 
     Args:
         path: Audio file (any format libsndfile reads: WAV, FLAC, ...).
-        sample_rate: Required sampling rate in Hz.
+        sample_rate: Required sampling rate in Hz; None accepts any.
         full_decode: Decode all samples, which catches truncated or corrupt bodies that a
             valid header hides; False reads the header and the last frame (fast; catches
             cut-off files, misses damage in the middle).
@@ -78,7 +78,7 @@ def inspect_audio(
         return result, "zero-length audio"
     if info.channels != 1:
         return result, f"expected mono audio, got {info.channels} channels"
-    if info.samplerate != sample_rate:
+    if sample_rate is not None and info.samplerate != sample_rate:
         return result, f"expected {sample_rate} Hz, got {info.samplerate} Hz"
     return result, None
 

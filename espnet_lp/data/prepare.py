@@ -60,14 +60,12 @@ def read_transcripts(
         for lineno, raw in enumerate(f, 1):
             where = f"{path}:{lineno}"
             try:
-                line = raw.decode("utf-8").strip()
+                # utf-8-sig on line 1: a byte-order mark (a transcript saved by a Windows
+                # editor) is not part of the first utterance id, which would match no audio
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
             except UnicodeDecodeError:
                 listing.problems.append(Problem("bad_text", where, "not valid UTF-8"))
                 continue
-            if lineno == 1:
-                # a byte-order mark (a transcript saved by a Windows editor) is not part of
-                # the first utterance id: kept, that utterance would not match its audio
-                line = line.lstrip("\ufeff").strip()
             if not line:
                 listing.problems.append(Problem("bad_text", where, "empty line"))
                 continue

@@ -133,14 +133,15 @@ def check_data_args(triples: Sequence, key_file: Optional[str] = None,
                              f"{unknown[0]}")
         position = {u: i for i, u in enumerate(ids or [])}
         seen: dict = {}
+        previous = None
         for lineno, key in enumerate(keys, 1):
             if key in seen:
                 raise InputError(f"{key_file}:{lineno}: {key} also on line {seen[key]}")
-            if seen and position[key] < position[keys[lineno - 2]]:
-                raise InputError(f"{key_file}:{lineno}: {key} comes before "
-                                 f"{keys[lineno - 2]} in {paths[0]}: ESPnet reads the key "
-                                 f"file in the list's order (keep the ids in that order)")
-            seen[key] = lineno
+            if previous is not None and position[key] < position[previous]:
+                raise InputError(f"{key_file}:{lineno}: {key} comes before {previous} in "
+                                 f"{paths[0]}: ESPnet reads the key file in the list's order "
+                                 "(keep the ids in that order)")
+            seen[key], previous = lineno, key
         ids = keys
     _check_lists_in_step(tables, set(ids or []))
     for path, table in sounds:
@@ -152,12 +153,14 @@ def _check_lists_in_step(tables: List[tuple], wanted: set) -> None:
     """ESPnet's streaming reader reads all lists line by line in step and stops with "Keys are
     mismatched" where their ids differ: up to the last wanted id, every list must hold the
     first list's ids in its order (see check_data_args)."""
+    from itertools import zip_longest
+
     from espnet_lp.errors import InputError
 
     first_path, first = tables[0]
     end = max((i for i, u in enumerate(first) if u in wanted), default=-1) + 1
     for path, other in tables[1:]:
-        for lineno, (want, got) in enumerate(zip(first[:end], other[:end] + [None] * end), 1):
+        for lineno, (want, got) in enumerate(zip_longest(first[:end], other[:end]), 1):
             if want != got:
                 found = "the end of the file" if got is None else f"{got}"
                 raise InputError(f"{path}:{lineno}: {found} where {first_path}:{lineno} has "
@@ -177,9 +180,7 @@ def _check_sound_list(path: str, table: dict, wanted: set, sample_rate: Optional
             raise InputError(f"{path}:{lineno}: utterance {utt}: a command ({value}); "
                              "ESPnet's 'sound' type reads audio files: write the audio to "
                              "files (prepare_data does)")
-        info, problem = inspect_audio(value, sample_rate or 0, full_decode=False)
-        if sample_rate is None and info is not None and info.channels == 1 and info.frames:
-            problem = None  # only the rate (checked last) can differ, and none was asked for
+        _, problem = inspect_audio(value, sample_rate, full_decode=False)
         if problem is not None:
             raise InputError(f"{path}:{lineno}: utterance {utt}: {problem}: {value}")
 
@@ -187,14 +188,16 @@ def _check_sound_list(path: str, table: dict, wanted: set, sample_rate: Optional
 def model_sample_rate(config: dict) -> Optional[int]:
     """The sampling rate an ESPnet ASR config's frontend expects (``frontend_conf.fs``,
     ESPnet's default 16 kHz; ``"16k"`` spelled as ESPnet parses it), None if unknown."""
-    fs = (config.get("frontend_conf") or {}).get("fs", 16000) \
-        if isinstance(config.get("frontend_conf") or {}, dict) else None
+    import humanfriendly  # an ESPnet dependency: how ESPnet's frontends parse ``fs``
+
+    frontend_conf = config.get("frontend_conf") or {}
+    if not isinstance(frontend_conf, dict):
+        return None
+    fs = frontend_conf.get("fs", 16000)
     if isinstance(fs, str):
         try:
-            import humanfriendly
-
             fs = humanfriendly.parse_size(fs)
-        except (ImportError, humanfriendly.InvalidSize):
+        except humanfriendly.InvalidSize:
             return None
     return int(fs) if isinstance(fs, (int, float)) and fs > 0 else None
 
